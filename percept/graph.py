@@ -1,0 +1,212 @@
+"""Graph files: which nodes run, what they publish and subscribe to, and how they are wired.
+
+A graph YAML (see ``configs/relay.yaml``)::
+
+    name: relay-demo
+    transport: ipc            # ipc (default) or tcp
+    host: 127.0.0.1           # tcp bind address (loopback unless told otherwise)
+    run_dir: null             # default: $PERCEPT_RUN_DIR/<name> or /tmp/percept-<uid>/<name>
+    restart: {backoff_s: 0.5, max_backoff_s: 10.0, reset_after_s: 10.0, max_restarts: 0}
+    nodes:
+      - name: camera
+        type: test_pattern    # built-in short name or package.module:Class
+        publishes: [camera/test]
+        config: {rate_hz: 30}
+      - name: sink
+        type: jsonl_sink
+        subscribe: [camera/]
+        policy: reliable      # or latest
+
+Each node binds one endpoint for everything it publishes; a subscriber is connected to every
+node that publishes a topic its prefixes can match (and every node publishes ``stats/<name>``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from percept.config import build, load_yaml
+from percept.errors import ConfigError, GraphError
+from percept.node import load_processor_class
+from percept.shell import NodeSpec
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+IPC_PATH_MAX = 100  # sun_path is 108 bytes on Linux
+
+
+@dataclass(frozen=True)
+class RestartConfig:
+    """How the launcher restarts a node that exited on its own.
+
+    Attributes:
+        enabled: restart crashed nodes at all.
+        backoff_s: first delay before a restart; doubles on each consecutive crash.
+        max_backoff_s: upper bound of the delay.
+        reset_after_s: a node that ran this long before crashing starts again at ``backoff_s``.
+        max_restarts: give up on a node after this many restarts (0: never give up).
+    """
+
+    enabled: bool = True
+    backoff_s: float = 0.5
+    max_backoff_s: float = 10.0
+    reset_after_s: float = 10.0
+    max_restarts: int = 0
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """One node of a graph file (see the module docstring)."""
+
+    name: str
+    type: str
+    config: dict[str, Any] = field(default_factory=dict)
+    publishes: tuple[str, ...] = ()
+    subscribe: tuple[str, ...] = ()
+    policy: Literal["latest", "reliable"] = "reliable"
+    connect: tuple[str, ...] = ()
+    hwm: int = 100
+    send_timeout_ms: int = 1000
+    stats_period_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class GraphConfig:
+    """A whole graph file."""
+
+    name: str
+    nodes: tuple[NodeConfig, ...]
+    transport: Literal["ipc", "tcp"] = "ipc"
+    host: str = "127.0.0.1"
+    run_dir: str | None = None
+    output: Literal["screen", "log"] = "screen"
+    stop_timeout_s: float = 5.0
+    restart: RestartConfig = field(default_factory=RestartConfig)
+
+
+def default_run_root() -> Path:
+    """``$PERCEPT_RUN_DIR`` or ``/tmp/percept-<uid>``: where graphs keep sockets and manifests."""
+    env = os.environ.get("PERCEPT_RUN_DIR")
+    return Path(env) if env else Path(f"/tmp/percept-{os.getuid()}")
+
+
+def load_graph(path: str | Path) -> GraphConfig:
+    """Read and validate a graph file; errors name the file and the offending key."""
+    data = load_yaml(path)
+    try:
+        return validate(build(GraphConfig, data, "graph"))
+    except ConfigError as exc:
+        raise type(exc)(f"{path}: {exc}") from exc
+
+
+def validate(graph: GraphConfig) -> GraphConfig:
+    """Check names, types and node configs up front, so a bad graph fails before it starts."""
+    if not NAME_RE.match(graph.name):
+        raise GraphError(f"graph.name: {graph.name!r} must match {NAME_RE.pattern}")
+    if not graph.nodes:
+        raise GraphError("graph.nodes: a graph needs at least one node")
+    seen: set[str] = set()
+    for i, node in enumerate(graph.nodes):
+        where = f"graph.nodes[{i}]"
+        if not NAME_RE.match(node.name):
+            raise GraphError(f"{where}.name: {node.name!r} must match {NAME_RE.pattern}")
+        if node.name in seen:
+            raise GraphError(f"{where}.name: duplicate node name {node.name!r}")
+        seen.add(node.name)
+        cls = load_processor_class(node.type)
+        build(cls.Config, node.config, f"{where}.config ({node.name})")
+    return graph
+
+
+def topics_overlap(a: str, b: str) -> bool:
+    """Whether prefix ``a`` and prefix ``b`` can both match some topic."""
+    return a.startswith(b) or b.startswith(a)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def resolve(graph: GraphConfig, run_dir: Path | None = None) -> tuple[Path, list[NodeSpec]]:
+    """Assign endpoints and connections; return the run directory and one spec per node."""
+    run = Path(run_dir or graph.run_dir or default_run_root() / graph.name)
+    endpoints: dict[str, str] = {}
+    for node in graph.nodes:
+        if graph.transport == "ipc":
+            path = run / f"{node.name}.sock"
+            if len(str(path)) > IPC_PATH_MAX:
+                raise GraphError(f"ipc path {path} is longer than {IPC_PATH_MAX} characters; "
+                                 "set run_dir (or PERCEPT_RUN_DIR) to a shorter folder")
+            endpoints[node.name] = f"ipc://{path}"
+        else:
+            endpoints[node.name] = f"tcp://{graph.host}:{_free_port(graph.host)}"
+    specs = []
+    for node in graph.nodes:
+        connect = [endpoints[other.name] for other in graph.nodes
+                   if other.name != node.name and any(
+                       topics_overlap(p, s) for p in (*other.publishes, f"stats/{other.name}")
+                       for s in node.subscribe)]
+        specs.append(NodeSpec(
+            name=node.name, type=node.type, endpoint=endpoints[node.name],
+            config=dict(node.config), connect=(*connect, *node.connect),
+            subscribe=node.subscribe, policy=node.policy, hwm=node.hwm,
+            send_timeout_ms=node.send_timeout_ms, stats_period_s=node.stats_period_s))
+    return run, specs
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What ``percept topics``/``echo`` read to find a running graph (``graph.json``)."""
+
+    name: str
+    launcher_pid: int
+    nodes: dict[str, dict[str, Any]]
+
+    FILE = "graph.json"
+
+    def write(self, run_dir: Path) -> None:
+        tmp = run_dir / (self.FILE + ".tmp")
+        tmp.write_text(json.dumps({"name": self.name, "launcher_pid": self.launcher_pid,
+                                   "nodes": self.nodes}, indent=1), encoding="utf-8")
+        tmp.replace(run_dir / self.FILE)
+
+    @classmethod
+    def read(cls, run_dir: Path) -> Manifest:
+        path = run_dir / cls.FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(name=data["name"], launcher_pid=data["launcher_pid"], nodes=data["nodes"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise GraphError(f"no readable graph manifest at {path}: {exc}") from exc
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [n["endpoint"] for n in self.nodes.values()]
+
+
+def find_run_dir(run_dir: str | None, graph_name: str | None) -> Path:
+    """The run directory of a running graph: given, by name, or the only one running."""
+    if run_dir:
+        return Path(run_dir)
+    root = default_run_root()
+    if graph_name:
+        return root / graph_name
+    live = []
+    for manifest in sorted(root.glob(f"*/{Manifest.FILE}")):
+        try:
+            pid = Manifest.read(manifest.parent).launcher_pid
+            os.kill(pid, 0)
+        except (GraphError, ProcessLookupError, PermissionError):
+            continue
+        live.append(manifest.parent)
+    if len(live) != 1:
+        names = [p.name for p in live]
+        raise GraphError(f"{len(live)} running graphs under {root} {names}; name one with --graph")
+    return live[0]

@@ -1,0 +1,161 @@
+"""Process launcher: runs every node of a graph as its own process and supervises them.
+
+* Nodes start as ``python -m percept.shell SPEC`` in a process group of their own (so a
+  terminal's Ctrl-C reaches only the launcher, which then stops them in order), with
+  ``PR_SET_PDEATHSIG`` so that no node outlives a launcher that was killed outright.
+* A node that exits while the graph is running is restarted after a delay that doubles on
+  each consecutive crash (``restart.backoff_s`` .. ``restart.max_backoff_s``).
+* SIGINT/SIGTERM: every node gets SIGTERM, then SIGKILL after ``stop_timeout_s``; the
+  launcher reaps them all and returns 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from percept.graph import GraphConfig, Manifest, resolve
+from percept.shell import NodeSpec
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class _Child:
+    spec: NodeSpec
+    proc: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    restarts: int = 0
+    backoff: float = 0.0
+    restart_at: float | None = None
+    given_up: bool = False
+
+
+class Launcher:
+    """Starts, supervises and stops the nodes of ``graph``.
+
+    Args:
+        graph: a validated graph.
+        run_dir: override of the graph's run directory (sockets, manifest, logs).
+    """
+
+    def __init__(self, graph: GraphConfig, run_dir: Path | None = None) -> None:
+        self.graph = graph
+        self.run_dir, specs = resolve(graph, run_dir)
+        self.children = {s.name: _Child(s) for s in specs}
+        self._stopping = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for child in self.children.values():
+            self._spawn(child)
+        self._write_manifest()
+
+    def _spawn(self, child: _Child) -> None:
+        out = None
+        if self.graph.output == "log":
+            out = (self.run_dir / f"{child.spec.name}.log").open("ab")
+        try:
+            child.proc = subprocess.Popen(
+                [sys.executable, "-m", "percept.shell", child.spec.to_json()],
+                stdout=out, stderr=subprocess.STDOUT if out else None,
+                process_group=0, preexec_fn=_die_with_parent,
+            )
+        finally:
+            if out is not None:
+                out.close()
+        child.started = time.monotonic()
+        child.restart_at = None
+        log.info("started node %s (pid %d)", child.spec.name, child.proc.pid)
+
+    def _write_manifest(self) -> None:
+        nodes = {
+            name: {"endpoint": c.spec.endpoint, "type": c.spec.type,
+                   "publishes": list(next(n.publishes for n in self.graph.nodes if n.name == name)),
+                   "subscribe": list(c.spec.subscribe),
+                   "pid": c.proc.pid if c.proc and c.proc.poll() is None else None,
+                   "restarts": c.restarts}
+            for name, c in self.children.items()
+        }
+        Manifest(self.graph.name, os.getpid(), nodes).write(self.run_dir)
+
+    def supervise_once(self) -> None:
+        """Notice exited nodes and (re)start those whose backoff has elapsed."""
+        rs, now, changed = self.graph.restart, time.monotonic(), False
+        for child in self.children.values():
+            proc = child.proc
+            if proc is not None and child.restart_at is None and not child.given_up:
+                code = proc.poll()
+                if code is None:
+                    continue
+                ran = now - child.started
+                log.warning("node %s exited with code %d after %.1f s", child.spec.name, code, ran)
+                changed = True
+                if not rs.enabled or (rs.max_restarts and child.restarts >= rs.max_restarts):
+                    child.given_up = True
+                    log.error("node %s will not be restarted", child.spec.name)
+                    continue
+                child.backoff = rs.backoff_s if ran >= rs.reset_after_s or not child.backoff \
+                    else min(child.backoff * 2, rs.max_backoff_s)
+                child.restart_at = now + child.backoff
+                log.info("restarting node %s in %.2f s", child.spec.name, child.backoff)
+            elif child.restart_at is not None and now >= child.restart_at:
+                child.restarts += 1
+                self._spawn(child)
+                changed = True
+        if changed:
+            self._write_manifest()
+
+    def stop(self) -> None:
+        """SIGTERM every node, SIGKILL stragglers after ``stop_timeout_s``, reap all."""
+        self._stopping = True
+        procs = [c.proc for c in self.children.values() if c.proc is not None]
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.graph.stop_timeout_s
+        for p in procs:
+            try:
+                p.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("node pid %d ignored SIGTERM; killing it", p.pid)
+                p.kill()
+                p.wait()
+        (self.run_dir / Manifest.FILE).unlink(missing_ok=True)
+
+    def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        if signum is not None:
+            log.info("launcher: signal %d, stopping the graph", signum)
+        self._stopping = True
+
+    def run(self, duration_s: float | None = None) -> int:
+        """Run until SIGINT/SIGTERM (or ``duration_s``); always stops every node; returns 0."""
+        old = {s: signal.signal(s, self.request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        end = time.monotonic() + duration_s if duration_s is not None else float("inf")
+        try:
+            self.start()
+            while not self._stopping and time.monotonic() < end:
+                self.supervise_once()
+                time.sleep(0.05)
+        finally:
+            self.stop()
+            for s, h in old.items():
+                signal.signal(s, h)
+        return 0

@@ -1,0 +1,465 @@
+"""Topic messages of the percept stack: one frozen dataclass per kind of topic.
+
+All geometry is in the message's ``frame_id``; all times are integer nanoseconds. Arrays are
+numpy arrays with the dtypes and shapes given in each class; received arrays are read-only
+views of the socket buffers.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from percept.detections import DETECTION_ARRAYS, Detections
+from percept.errors import MessageError
+from percept.message import ArraySpec, Message, Scalar, check_stamp
+
+__all__ = [
+    "Detections2D",
+    "Detections3D",
+    "Event",
+    "Image",
+    "NodeStats",
+    "PointCloud",
+    "RadarScan",
+    "Severity",
+    "TrackStatus",
+    "Tracks",
+]
+
+N = None  # any length, in shape patterns
+
+
+def _require(cond: bool, owner: str, text: str) -> None:
+    if not cond:
+        raise MessageError(f"{owner}: {text}")
+
+
+def _check_names(owner: str, name: str, names: tuple[str, ...], width: int) -> None:
+    _require(all(isinstance(n, str) and n for n in names), owner, f"{name}: names must be non-empty str")
+    _require(len(set(names)) == len(names), owner, f"{name}: duplicate names {list(names)}")
+    _require(len(names) == width, owner, f"{name}: expected {width} names (array columns), got {len(names)}")
+
+
+def _check_rows(owner: str, n: int, **arrays: np.ndarray | None) -> None:
+    for name, arr in arrays.items():
+        if arr is not None and arr.shape[0] != n:
+            raise MessageError(f"{owner}.{name}: expected {n} rows, got {arr.shape[0]}")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Image(Message):
+    """A camera frame.
+
+    Attributes:
+        encoding: ``bgr8``/``rgb8`` (uint8 (H, W, 3)), ``mono8`` (uint8 (H, W)), ``mono16``
+            (uint16 (H, W)), or compressed ``jpeg``/``png`` (uint8 (nbytes,)).
+        data: pixel or compressed bytes as above.
+        width, height: pixels; derived from ``data`` for raw encodings, 0 when unknown for
+            compressed ones.
+    """
+
+    SCHEMA: ClassVar[str] = "percept.Image"
+    ARRAYS: ClassVar[Mapping[str, ArraySpec]] = {
+        "data": ArraySpec(("u1", "u2"), ((N,), (N, N), (N, N, 3))),
+    }
+    SCALARS: ClassVar[Mapping[str, Scalar]] = {
+        "encoding": Scalar.STR, "width": Scalar.INT, "height": Scalar.INT,
+    }
+    RAW_NDIM: ClassVar[Mapping[str, tuple[int, str]]] = {
+        "bgr8": (3, "u1"), "rgb8": (3, "u1"), "mono8": (2, "u1"), "mono16": (2, "u2"),
+    }
+    COMPRESSED: ClassVar[tuple[str, ...]] = ("jpeg", "png")
+
+    encoding: str
+    data: np.ndarray
+    width: int = 0
+    height: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        raw = self.RAW_NDIM.get(self.encoding)
+        if raw is not None:
+            ndim, dt = raw
+            _require(self.data.ndim == ndim and self.data.dtype.str[1:] == dt, "Image",
+                     f"encoding {self.encoding} expects {dt} data with {ndim} dims, "
+                     f"got {self.data.dtype.str} {self.data.shape}")
+            h, w = self.data.shape[:2]
+            for name, want in (("width", w), ("height", h)):
+                got = getattr(self, name)
+                _require(got in (0, want), "Image", f"{name}: expected {want} (from data), got {got}")
+                object.__setattr__(self, name, want)
+        else:
+            _require(self.encoding in self.COMPRESSED, "Image",
+                     f"unknown encoding {self.encoding!r}, expected one of "
+                     f"{[*self.RAW_NDIM, *self.COMPRESSED]}")
+            _require(self.data.ndim == 1 and self.data.dtype == np.uint8, "Image",
+                     f"compressed data must be uint8 (nbytes,), got {self.data.dtype.str} {self.data.shape}")
+            for name in ("width", "height"):
+                check_stamp("Image", name, getattr(self, name))
+
+    @classmethod
+    def from_bgr(cls, bgr: np.ndarray, *, stamp_ns: int, frame_id: str, seq: int = 0,
+                 jpeg_quality: int | None = None) -> Self:
+        """Wrap a uint8 (H, W, 3) BGR array, JPEG-compressing it when ``jpeg_quality`` is set."""
+        if jpeg_quality is None:
+            return cls(stamp_ns=stamp_ns, frame_id=frame_id, seq=seq, encoding="bgr8", data=bgr)
+        import cv2
+
+        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
+        _require(bool(ok), "Image", "JPEG encoding failed")
+        return cls(stamp_ns=stamp_ns, frame_id=frame_id, seq=seq, encoding="jpeg",
+                   data=buf.reshape(-1), width=bgr.shape[1], height=bgr.shape[0])
+
+    def to_bgr(self) -> np.ndarray:
+        """uint8 (H, W, 3) BGR pixels, decoding or converting as needed."""
+        import cv2
+
+        if self.encoding == "bgr8":
+            return self.data
+        if self.encoding == "rgb8":
+            return np.ascontiguousarray(self.data[:, :, ::-1])
+        if self.encoding == "mono8":
+            return cv2.cvtColor(self.data, cv2.COLOR_GRAY2BGR)
+        if self.encoding == "mono16":
+            return cv2.cvtColor((self.data >> 8).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+        img = cv2.imdecode(self.data, cv2.IMREAD_COLOR)
+        _require(img is not None, "Image", f"cannot decode {self.encoding} data")
+        return img
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class PointCloud(Message):
+    """Lidar (or any) points: float32 (N, C) with one name per column.
+
+    Attributes:
+        points: float32 (N, C); the first three columns are usually ``x, y, z`` in metres.
+        fields: C column names, e.g. ``("x", "y", "z", "intensity")``.
+    """
+
+    SCHEMA: ClassVar[str] = "percept.PointCloud"
+    ARRAYS: ClassVar[Mapping[str, ArraySpec]] = {"points": ArraySpec(("f4",), ((N, N),))}
+    SCALARS: ClassVar[Mapping[str, Scalar]] = {"fields": Scalar.STR_TUPLE}
+
+    points: np.ndarray
+    fields: tuple[str, ...] = ("x", "y", "z", "intensity")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", tuple(self.fields))
+        super().__post_init__()
+        _check_names("PointCloud", "fields", self.fields, self.points.shape[1])
+
+    def column(self, name: str) -> np.ndarray:
+        """float32 (N,) values of field ``name``."""
+        if name not in self.fields:
+            raise MessageError(f"PointCloud: no field {name!r}, have {list(self.fields)}")
+        return self.points[:, self.fields.index(name)]
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class RadarScan(Message):
+    """Radar targets of one scan, polar and/or cartesian, all arrays with N rows.
+
+    Attributes:
+        range_m, azimuth_rad, elevation_rad: float32 (N,) polar coordinates (optional as a
+            group; azimuth positive to the left, counter-clockwise seen from above).
+        xyz: float32 (N, 3) cartesian position in metres (optional).
+        range_rate_mps: float32 (N,) radial velocity, positive moving away.
+        rcs_dbsm: float32 (N,) radar cross-section in dBsm.
+        extra: float32 (N, K) further per-target columns named by ``extra_fields``.
+    """
+
+    SCHEMA: ClassVar[str] = "percept.RadarScan"
+    ARRAYS: ClassVar[Mapping[str, ArraySpec]] = {
+        "range_m": ArraySpec(("f4",), ((N,),), optional=True),
+        "azimuth_rad": ArraySpec(("f4",), ((N,),), optional=True),
+        "elevation_rad": ArraySpec(("f4",), ((N,),), optional=True),
+        "xyz": ArraySpec(("f4",), ((N, 3),), optional=True),
+        "range_rate_mps": ArraySpec(("f4",), ((N,),)),
+        "rcs_dbsm": ArraySpec(("f4",), ((N,),)),
+        "extra": ArraySpec(("f4",), ((N, N),), optional=True),
+    }
+    SCALARS: ClassVar[Mapping[str, Scalar]] = {"extra_fields": Scalar.STR_TUPLE}
+
+    range_rate_mps: np.ndarray
+    rcs_dbsm: np.ndarray
+    range_m: np.ndarray | None = None
+    azimuth_rad: np.ndarray | None = None
+    elevation_rad: np.ndarray | None = None
+    xyz: np.ndarray | None = None
+    extra: np.ndarray | None = None
+    extra_fields: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "extra_fields", tuple(self.extra_fields))
+        super().__post_init__()
+        polar = self.range_m is not None and self.azimuth_rad is not None
+        _require(polar or self.xyz is not None, "RadarScan",
+                 "needs polar (range_m and azimuth_rad) or cartesian (xyz) positions")
+        _require(self.range_m is not None or self.azimuth_rad is None, "RadarScan",
+                 "azimuth_rad given without range_m")
+        _check_rows("RadarScan", len(self.range_rate_mps), **{
+            n: getattr(self, n) for n in self.ARRAYS if n != "range_rate_mps"})
+        width = 0 if self.extra is None else self.extra.shape[1]
+        _check_names("RadarScan", "extra_fields", self.extra_fields, width)
+
+    def __len__(self) -> int:
+        return len(self.range_rate_mps)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Detections2D(Message):
+    """Detections of one camera frame, stamped with the frame's capture time.
+
+    Attributes:
+        detections: the boxes, in source-image pixels of camera ``frame_id``.
+        class_names: names indexed by ``class_id`` (may be empty when the producer has none).
+        latency_ns: time the producer spent on this frame (inference latency), nanoseconds.
+    """
+
+    SCHEMA: ClassVar[str] = "percept.Detections2D"
+    ARRAYS: ClassVar[Mapping[str, ArraySpec]] = DETECTION_ARRAYS
+    SCALARS: ClassVar[Mapping[str, Scalar]] = {"class_names": Scalar.STR_TUPLE, "latency_ns": Scalar.INT}
+
+    detections: Detections = field(default_factory=Detections.empty)
+    class_names: tuple[str, ...] = ()
+    latency_ns: int = 0
+
+    def __post_init__(self) -> None:
+        _require(isinstance(self.detections, Detections), "Detections2D",
+                 f"detections: expected Detections, got {type(self.detections).__name__}")
+        object.__setattr__(self, "class_names", tuple(self.class_names))
+        super().__post_init__()
+        check_stamp("Detections2D", "latency_ns", self.latency_ns)
+
+    def _array_value(self, field: str) -> Any:
+        return getattr(self.detections, field)
+
+    def wire_arrays(self) -> dict[str, np.ndarray]:
+        return {n: getattr(self.detections, n) for n in DETECTION_ARRAYS
+                if getattr(self.detections, n) is not None}
+
+    @classmethod
+    def from_wire(cls, scalars: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Self:
+        return cls(stamp_ns=scalars["stamp_ns"], frame_id=scalars["frame_id"], seq=scalars["seq"],
+                   detections=Detections(**arrays), class_names=tuple(scalars["class_names"]),
+                   latency_ns=scalars["latency_ns"])
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Detections3D(Message):
+    """3D boxes in ``frame_id`` (metres, radians).
+
+    Attributes:
+        centre: float32 (N, 3) box centre.
+        size: float32 (N, 3) length (along heading), width, height.
+        yaw: float32 (N,) heading about the frame's up axis.
+        class_id: int32 (N,); score: float32 (N,).
+        velocity: float32 (N, 3) m/s, optional.
+        covariance: float32 (N, D, D) state covariance, optional, layout named by
+            ``covariance_fields`` (D names).
+    """
+
+    SCHEMA: ClassVar[str] = "percept.Detections3D"
+    ARRAYS: ClassVar[Mapping[str, ArraySpec]] = {
+        "centre": ArraySpec(("f4",), ((N, 3),)),
+        "size": ArraySpec(("f4",), ((N, 3),)),
+        "yaw": ArraySpec(("f4",), ((N,),)),
+        "class_id": ArraySpec(("i4",), ((N,),)),
+        "score": ArraySpec(("f4",), ((N,),)),
+        "velocity": ArraySpec(("f4",), ((N, 3),), optional=True),
+        "covariance": ArraySpec(("f4",), ((N, N, N),), optional=True),
+    }
+    SCALARS: ClassVar[Mapping[str, Scalar]] = {
+        "class_names": Scalar.STR_TUPLE, "covariance_fields": Scalar.STR_TUPLE,
+    }
+
+    centre: np.ndarray
+    size: np.ndarray
+    yaw: np.ndarray
+    class_id: np.ndarray
+    score: np.ndarray
+    velocity: np.ndarray | None = None
+    covariance: np.ndarray | None = None
+    class_names: tuple[str, ...] = ()
+    covariance_fields: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "class_names", tuple(self.class_names))
+        object.__setattr__(self, "covariance_fields", tuple(self.covariance_fields))
+        super().__post_init__()
+        _check_rows("Detections3D", len(self.centre), **{n: getattr(self, n) for n in self.ARRAYS})
+        cov = self.covariance
+        _require(cov is None or cov.shape[1] == cov.shape[2], "Detections3D",
+                 f"covariance: expected (N, D, D), got {None if cov is None else cov.shape}")
+        _check_names("Detections3D", "covariance_fields", self.covariance_fields,
+                     0 if cov is None else cov.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.centre)
+
+
+class TrackStatus(enum.IntEnum):
+    """Lifecycle state of a track, as carried in ``Tracks.status`` (uint8)."""
+
+    TENTATIVE = 0
+    CONFIRMED = 1
+    LOST = 2
+    REMOVED = 3
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Tracks(Message):
+    """Tracked objects at ``stamp_ns``, one row per track.
+
+    Attributes:
+        track_id: int64 (N,), unique within the producing tracker, never reused.
+        class_id: int32 (N,); confidence: float32 (N,).
+        state: float32 (N, D) state vector, columns named by ``state_fields``
+            (e.g. ``x1, y1, x2, y2`` for image tracks, ``x, y, z, vx, vy, vz`` in metres and m/s).
+        covariance: float32 (N, D, D), optional.
+        age: int32 (N,) number of updates since birth.
+        status: uint8 (N,) :class:`TrackStatus` values.
+        sensors: uint32 (N,) bitmask of contributing sensors, bit i = ``sensor_names[i]``.
+    """
+
+    SCHEMA: ClassVar[str] = "percept.Tracks"
+    ARRAYS: ClassVar[Mapping[str, ArraySpec]] = {
+        "track_id": ArraySpec(("i8",), ((N,),)),
+        "class_id": ArraySpec(("i4",), ((N,),)),
+        "confidence": ArraySpec(("f4",), ((N,),)),
+        "state": ArraySpec(("f4",), ((N, N),)),
+        "covariance": ArraySpec(("f4",), ((N, N, N),), optional=True),
+        "age": ArraySpec(("i4",), ((N,),)),
+        "status": ArraySpec(("u1",), ((N,),)),
+        "sensors": ArraySpec(("u4",), ((N,),)),
+    }
+    SCALARS: ClassVar[Mapping[str, Scalar]] = {
+        "state_fields": Scalar.STR_TUPLE, "class_names": Scalar.STR_TUPLE,
+        "sensor_names": Scalar.STR_TUPLE,
+    }
+
+    track_id: np.ndarray
+    class_id: np.ndarray
+    confidence: np.ndarray
+    state: np.ndarray
+    age: np.ndarray
+    status: np.ndarray
+    sensors: np.ndarray
+    state_fields: tuple[str, ...]
+    covariance: np.ndarray | None = None
+    class_names: tuple[str, ...] = ()
+    sensor_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("state_fields", "class_names", "sensor_names"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        super().__post_init__()
+        n = len(self.track_id)
+        _check_rows("Tracks", n, **{name: getattr(self, name) for name in self.ARRAYS})
+        _check_names("Tracks", "state_fields", self.state_fields, self.state.shape[1])
+        cov = self.covariance
+        _require(cov is None or cov.shape[1:] == (self.state.shape[1],) * 2, "Tracks",
+                 f"covariance: expected (N, {self.state.shape[1]}, {self.state.shape[1]}), "
+                 f"got {None if cov is None else cov.shape}")
+        _require(bool(np.all(self.status <= max(TrackStatus))), "Tracks",
+                 f"status: values must be TrackStatus (0..{int(max(TrackStatus))})")
+        _require(len(self.sensor_names) <= 32, "Tracks", "at most 32 sensor_names (uint32 mask)")
+
+    def __len__(self) -> int:
+        return len(self.track_id)
+
+
+class Severity(enum.StrEnum):
+    """How urgent an :class:`Event` is."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Event(Message):
+    """An anomaly or rule event raised at ``stamp_ns`` (e.g. intrusion, loitering).
+
+    Attributes:
+        event_type: rule name, e.g. ``"intrusion"``, ``"line_crossing"``.
+        severity: :class:`Severity` value.
+        track_ids: ids of the tracks involved.
+        zone: name of the zone or line involved, ``""`` if none.
+        evidence: flat map of measured values behind the decision (dwell seconds, speed, ...).
+        text: human-readable one-line description.
+    """
+
+    SCHEMA: ClassVar[str] = "percept.Event"
+    SCALARS: ClassVar[Mapping[str, Scalar]] = {
+        "event_type": Scalar.STR, "severity": Scalar.STR, "track_ids": Scalar.INT_TUPLE,
+        "zone": Scalar.STR, "evidence": Scalar.FLAT_MAP, "text": Scalar.STR,
+    }
+
+    event_type: str
+    severity: str = Severity.INFO
+    track_ids: tuple[int, ...] = ()
+    zone: str = ""
+    evidence: Mapping[str, int | float | str | bool] = field(default_factory=dict)
+    text: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(isinstance(self.event_type, str) and bool(self.event_type), "Event",
+                 "event_type must be a non-empty str")
+        try:
+            object.__setattr__(self, "severity", Severity(self.severity).value)
+        except ValueError:
+            raise MessageError(f"Event.severity: expected one of {[s.value for s in Severity]}, "
+                               f"got {self.severity!r}") from None
+        object.__setattr__(self, "track_ids", tuple(int(t) for t in self.track_ids))
+        _require(all(isinstance(k, str) and isinstance(v, int | float | str | bool)
+                     for k, v in dict(self.evidence).items()), "Event",
+                 "evidence must map str to int, float, str or bool")
+        object.__setattr__(self, "evidence", dict(self.evidence))
+
+    def wire_scalars(self) -> dict[str, Any]:
+        return {**super().wire_scalars(), "evidence": dict(self.evidence)}
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class NodeStats(Message):
+    """Health of one node, published on ``stats/<node>`` about once a second.
+
+    Counters are totals since the node process started; ``dropped`` counts messages the node's
+    subscriber discarded (``latest`` replacement or sequence gaps), ``send_drops`` messages its
+    publisher had to drop, ``decode_errors`` malformed input, ``handler_errors`` exceptions
+    raised while handling one message.
+    """
+
+    SCHEMA: ClassVar[str] = "percept.NodeStats"
+    SCALARS: ClassVar[Mapping[str, Scalar]] = {
+        "node": Scalar.STR, "pid": Scalar.INT, "uptime_ns": Scalar.INT,
+        "msgs_in": Scalar.INT, "msgs_out": Scalar.INT, "dropped": Scalar.INT,
+        "send_drops": Scalar.INT, "decode_errors": Scalar.INT, "handler_errors": Scalar.INT,
+        "topics_in": Scalar.COUNT_MAP, "rss_bytes": Scalar.INT, "cpu_s": Scalar.FLOAT,
+        "handler_p50_us": Scalar.FLOAT, "handler_p99_us": Scalar.FLOAT,
+    }
+
+    node: str
+    pid: int = 0
+    uptime_ns: int = 0
+    msgs_in: int = 0
+    msgs_out: int = 0
+    dropped: int = 0
+    send_drops: int = 0
+    decode_errors: int = 0
+    handler_errors: int = 0
+    topics_in: Mapping[str, int] = field(default_factory=dict)
+    rss_bytes: int = 0
+    cpu_s: float = 0.0
+    handler_p50_us: float = 0.0
+    handler_p99_us: float = 0.0
+
+    def wire_scalars(self) -> dict[str, Any]:
+        return {**super().wire_scalars(), "topics_in": dict(self.topics_in)}
