@@ -73,8 +73,21 @@ def _image(arr: np.ndarray, seq: int, stamp_ns: int) -> Image:
     return Image(stamp_ns=stamp_ns, frame_id="bench", seq=seq, encoding=enc, data=arr)
 
 
+def _pin(index: int) -> set[int] | None:
+    """Pin this process (and threads it starts later) to one CPU; return the old set."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    old = set(cpus)
+    os.sched_setaffinity(0, {cpus[index % len(cpus)]})
+    return old
+
+
 def _sender(conn: Any) -> None:
     """Worker process: runs one send side per command until told to stop."""
+    _pin(0)  # sender and its ZeroMQ I/O thread on one core, the receiver on another
     ctx = zmq.Context()
     while True:
         case: Case | None = conn.recv()
@@ -96,18 +109,19 @@ def _sender(conn: Any) -> None:
                 raw.send_multipart([TOPIC.encode(), pickle.dumps(_image(arr, i, now), protocol=5)])
             if case.interval_s:
                 time.sleep(case.interval_s)
-        conn.send("done")
+        conn.send("sent")
+        conn.recv()  # keep the socket open until the receiver has everything
         pub.close()
     ctx.term()
 
 
-def _receive(case: Case) -> tuple[list[int], float]:
+def _receive(case: Case, ctx: zmq.Context) -> tuple[list[int], float]:
     """Receive ``case.count`` messages; return per-message latencies (ns) and elapsed s."""
     lat: list[int] = []
-    with Subscriber(case.endpoint, (TOPIC,), policy="reliable", hwm=100) as sub:
+    with Subscriber(case.endpoint, (TOPIC,), policy="reliable", hwm=100, context=ctx) as sub:
         t0 = 0.0
         for i in range(case.count):
-            frames = sub.recv_frames(timeout=30.0)
+            frames = sub.recv_frames(timeout=10.0)
             if frames is None:
                 raise TimeoutError(f"benchmark receiver timed out after {i} messages")
             now = time.monotonic_ns()
@@ -137,6 +151,8 @@ def run(transports: tuple[str, ...] = ("ipc", "tcp"), payloads: tuple[str, ...] 
     parent, child = ctx.Pipe()
     worker = ctx.Process(target=_sender, args=(child,), daemon=True)
     worker.start()
+    old_cpus = _pin(1)
+    zctx = zmq.Context()  # created after pinning: its I/O thread shares the receiver's core
     rows: list[Row] = []
     tmp = Path(tempfile.mkdtemp(prefix="percept-bench-"))
     try:
@@ -144,19 +160,20 @@ def run(transports: tuple[str, ...] = ("ipc", "tcp"), payloads: tuple[str, ...] 
             for pname in payloads:
                 shape = PAYLOADS[pname]
                 nbytes = int(np.prod(shape))
-                n_tp = max(20, int(scale * min(20000, 3e9 / 4 / nbytes)))
-                n_lat = max(20, int(scale * (300 if nbytes > 1e6 else 1000)))
+                n_tp = max(20, int(scale * min(30000, 2e9 / nbytes)))  # ~2 GB or 30k messages
+                n_lat = max(20, int(scale * (600 if nbytes > 2e6 else 1000)))
                 samples: dict[str, dict[str, list[float]]] = {
                     i: {"rate": [], "p50": [], "p99": []} for i in IMPLS}
                 for r in range(repeat):
                     for impl in IMPLS:
-                        ep = f"ipc://{tmp}/bus{r}{impl}.sock" if transport == "ipc" else _free_tcp()
                         for mode, count in (("throughput", n_tp), ("latency", n_lat)):
+                            ep = f"ipc://{tmp}/{r}{impl}{mode}.sock" if transport == "ipc" else _free_tcp()
                             case = Case(impl, ep, shape, mode, count,
                                         0.0 if mode == "throughput" else 0.002 + nbytes / 2e9)
                             parent.send(case)
-                            lat, elapsed = _receive(case)
+                            lat, elapsed = _receive(case, zctx)
                             parent.recv()
+                            parent.send("received")
                             if mode == "throughput":
                                 samples[impl]["rate"].append((count - 1) / elapsed)
                             else:
@@ -174,6 +191,9 @@ def run(transports: tuple[str, ...] = ("ipc", "tcp"), payloads: tuple[str, ...] 
                         progress(f"{transport:4s} {pname:12s} {impl:8s} {rows[-1].msgs_per_s:>10.1f} msg/s "
                                  f"p50 {rows[-1].p50_us:8.1f} us  p99 {rows[-1].p99_us:8.1f} us")
     finally:
+        zctx.term()
+        if old_cpus is not None:
+            os.sched_setaffinity(0, old_cpus)
         parent.send(None)
         worker.join(timeout=10)
         if worker.is_alive():

@@ -30,6 +30,8 @@ class TestPatternConfig:
         jpeg_quality: JPEG-compress frames at this quality (None: raw bgr8).
     """
 
+    __test__ = False  # not a pytest test class
+
     topic: str = "camera/test"
     frame_id: str = "camera_test"
     rate_hz: float = 30.0

@@ -78,9 +78,10 @@ class Publisher:
     """
 
     def __init__(self, endpoints: str | Sequence[str], *, bind: bool = True, hwm: int = 100,
-                 send_timeout_ms: int = 1000, context: zmq.Context | None = None) -> None:
+                 send_timeout_ms: int = 1000, linger_ms: int = 1000,
+                 context: zmq.Context | None = None) -> None:
         self._sock = _context(context).socket(zmq.XPUB)
-        self._sock.setsockopt(zmq.LINGER, 200)
+        self._sock.setsockopt(zmq.LINGER, linger_ms)
         self._sock.setsockopt(zmq.SNDHWM, hwm)
         self._sock.setsockopt(zmq.XPUB_NODROP, 1)
         self._sock.setsockopt(zmq.XPUB_VERBOSE, 1)
@@ -136,8 +137,8 @@ class SubscriberStats:
     received: dict[str, int] = field(default_factory=dict)
     #: messages that never reached the consumer, from gaps in producer ``seq``
     dropped: dict[str, int] = field(default_factory=dict)
-    #: of those, discarded here by the ``latest`` policy
-    replaced: int = 0
+    #: of those, discarded here by the ``latest`` policy (per topic)
+    replaced: dict[str, int] = field(default_factory=dict)
     decode_errors: int = 0
 
     @property
@@ -147,6 +148,10 @@ class SubscriberStats:
     @property
     def total_dropped(self) -> int:
         return sum(self.dropped.values())
+
+    @property
+    def total_replaced(self) -> int:
+        return sum(self.replaced.values())
 
 
 class Subscriber:
@@ -235,7 +240,13 @@ class Subscriber:
         stats = self.stats
         stats.received[topic] = stats.received.get(topic, 0) + 1
         last = self._last_seq.get(topic)
-        if last is not None and seq > last + 1:
+        if last is None:
+            # messages replaced before the first delivery precede it: no seq gap shows them
+            with self._cond:
+                early = stats.replaced.get(topic, 0)
+            if early:
+                stats.dropped[topic] = stats.dropped.get(topic, 0) + early
+        elif seq > last + 1:
             stats.dropped[topic] = stats.dropped.get(topic, 0) + (seq - last - 1)
         self._last_seq[topic] = seq
 
@@ -257,10 +268,12 @@ class Subscriber:
                     return
                 raise
             with self._cond:
+                replaced = self.stats.replaced
                 for frames in batch:
                     key = frames[0].bytes
                     if key in self._slots:
-                        self.stats.replaced += 1
+                        topic = key.decode("utf-8", "replace")
+                        replaced[topic] = replaced.get(topic, 0) + 1
                     self._slots[key] = frames
                 self._cond.notify_all()
 

@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     bb = bsub.add_parser("bus", help="bus throughput and latency vs raw pyzmq and pickle")
     bb.add_argument("--json", action="store_true", help="print rows as JSON")
     bb.add_argument("--transports", nargs="+", default=["ipc", "tcp"], choices=["ipc", "tcp"])
-    bb.add_argument("--repeat", type=int, default=3, help="interleaved repetitions (median)")
+    bb.add_argument("--repeat", type=int, default=5, help="interleaved repetitions (median)")
     bb.add_argument("--quick", action="store_true", help="10x fewer messages")
     bb.set_defaults(func=cmd_bench)
 

@@ -93,10 +93,17 @@ def encode(topic: str, msg: Message) -> list[bytes | memoryview]:
 def _as_buffer(frame: Any) -> memoryview | bytes:
     """Bytes-like view of a frame given as bytes, memoryview or ``zmq.Frame``."""
     buf = getattr(frame, "buffer", None)
-    if buf is not None:
+    if buf is None:
+        buf = frame
+    if isinstance(buf, bytes | bytearray):
         return buf
-    if isinstance(frame, bytes | bytearray | memoryview):
-        return frame
+    if isinstance(buf, memoryview):
+        # len() of a memoryview counts items, not bytes: only a contiguous 1-D byte view will do
+        if not buf.c_contiguous:
+            raise DecodeError("frame memoryview is not C-contiguous")
+        if buf.format == "B" and buf.ndim == 1:
+            return buf
+        return buf.cast("B") if buf.nbytes else memoryview(b"")
     raise DecodeError(f"frame of type {type(frame).__name__} is not bytes-like")
 
 
@@ -208,8 +215,12 @@ def _decode_arrays(
                 f"{schema}.{name}: shape {tuple(shape)} x {dtype.itemsize} B needs {nbytes} bytes, "
                 f"buffer has {len(buf)}"
             )
-        arr = np.frombuffer(buf, dtype=dtype) if nbytes else np.empty(0, dtype=dtype)
-        arrays[name] = arr.reshape(shape)
+        try:
+            arr = (np.frombuffer(buf, dtype=dtype) if nbytes else np.empty(0, dtype=dtype)).reshape(shape)
+        except ValueError as exc:  # e.g. [0, 2**62]: zero bytes, but numpy refuses the dims
+            raise DecodeError(f"{schema}.{name}: cannot build shape {tuple(shape)}: {exc}") from exc
+        arr.flags.writeable = False  # received data are shared views: never mutated in place
+        arrays[name] = arr
     missing = [n for n, s in cls.ARRAYS.items() if not s.optional and n not in arrays]
     if missing:
         raise DecodeError(f"{schema}: required array fields missing: {missing}")

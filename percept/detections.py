@@ -72,7 +72,7 @@ class Detections:
     def __getitem__(self, index: int | slice | Sequence[int] | np.ndarray) -> Self:
         """Rows selected by an index, slice, integer array or boolean mask (always 2-D)."""
         if isinstance(index, int | np.integer):
-            index = slice(int(index), int(index) + 1 if index != -1 else None)
+            index = np.array([index])  # keeps rows 2-D; out of range raises IndexError
         return type(self)(
             xyxy=self.xyxy[index],
             confidence=self.confidence[index],

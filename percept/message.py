@@ -255,13 +255,17 @@ def as_array(owner: str, name: str, value: object, dtype: str) -> np.ndarray:
     so a float32 field accepts float64 but never silently truncates floats to ints.
     """
     target = WIRE_DTYPES[dtype]
-    if isinstance(value, np.ndarray):
-        if value.dtype == target:
-            return value
-        if not np.can_cast(value.dtype, target, casting="same_kind") and value.size:
-            raise MessageError(f"{owner}.{name}: expected dtype {target.str}, got {value.dtype.str}")
-        return value.astype(target)
-    try:
-        return np.asarray(value, dtype=target)
-    except (TypeError, ValueError) as exc:
-        raise MessageError(f"{owner}.{name}: cannot convert to {target.str}: {exc}") from exc
+    if not isinstance(value, np.ndarray):
+        try:
+            value = np.asarray(value)
+        except (TypeError, ValueError) as exc:
+            raise MessageError(f"{owner}.{name}: cannot convert to {target.str}: {exc}") from exc
+        if value.size == 0:
+            return value.astype(target)
+    if value.dtype == target:
+        return value
+    if value.dtype.kind in "OUSV" or (
+        value.size and not np.can_cast(value.dtype, target, casting="same_kind")
+    ):
+        raise MessageError(f"{owner}.{name}: expected dtype {target.str}, got {value.dtype.str}")
+    return value.astype(target)
