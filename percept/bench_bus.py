@@ -95,7 +95,7 @@ def _sender(conn: Any) -> None:
             break
         arr = np.random.default_rng(0).integers(0, 255, case.shape, dtype=np.uint8)
         pub = Publisher(case.endpoint, hwm=100, send_timeout_ms=-1, context=ctx)
-        raw = pub._sock  # the identically configured XPUB socket, for the baselines
+        raw = pub.socket  # the identically configured XPUB socket, for the baselines
         pub.wait_for_subscribers(1, 10.0)
         time.sleep(0.05)
         for i in range(case.count):

@@ -95,6 +95,11 @@ class Publisher:
         self.stats = PublisherStats()
         self._subscriptions = 0
 
+    @property
+    def socket(self) -> zmq.Socket:
+        """The underlying XPUB socket (for baselines and tools; do not send on it concurrently)."""
+        return self._sock
+
     def publish(self, topic: str, msg: Message) -> bool:
         """Encode and send ``msg`` on ``topic``; ``False`` if it had to be dropped."""
         return self.send_frames(msg.to_frames(topic))

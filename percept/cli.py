@@ -15,8 +15,11 @@ import logging
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -42,7 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_topics(args: argparse.Namespace) -> int:
     from percept.graph import find_run_dir
-    from percept.inspect import list_topics
+    from percept.introspect import list_topics
 
     infos = list_topics(find_run_dir(args.run_dir, args.graph), args.duration)
     if args.json:
@@ -56,7 +59,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 def cmd_echo(args: argparse.Namespace) -> int:
     from percept.graph import find_run_dir
-    from percept.inspect import echo
+    from percept.introspect import echo
 
     run_dir = find_run_dir(args.run_dir, args.graph)
     for line in echo(run_dir, args.topic, args.count, args.timeout,
@@ -113,6 +116,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+@dataclass
+class CommandRegistry:
+    """What a package's ``register(registry)`` hook (entry-point group ``percept.commands``) gets.
+
+    Attributes:
+        commands: top-level subparsers (``percept NAME ...``).
+        bench: subparsers of ``percept bench`` (``percept bench NAME ...``).
+    Each added parser must ``set_defaults(func=handler)``; handlers take the parsed namespace
+    and return an exit code.
+    """
+
+    commands: Any
+    bench: Any
+
+
+def _register_plugins(registry: CommandRegistry) -> None:
+    """Let other packages add commands without ``percept`` importing them statically."""
+    for ep in entry_points(group="percept.commands"):
+        try:
+            ep.load()(registry)
+        except Exception as exc:  # a broken plugin must not take the whole CLI down
+            log.warning("command plugin %s (%s) failed to load: %s", ep.name, ep.value, exc)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="percept", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -151,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="run the built-in end-to-end demo")
     d.add_argument("--duration", type=float, default=5.0)
     d.set_defaults(func=cmd_demo)
+    _register_plugins(CommandRegistry(commands=sub, bench=bsub))
     return p
 
 

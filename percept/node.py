@@ -15,6 +15,7 @@ import itertools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 from percept.clock import Clock, VirtualClock
@@ -164,13 +165,22 @@ BUILTIN_TYPES: dict[str, str] = {
 }
 
 
+def node_types() -> dict[str, str]:
+    """Short node-type names: the built-ins plus entry points of group ``percept.nodes``."""
+    types = dict(BUILTIN_TYPES)
+    for ep in entry_points(group="percept.nodes"):
+        types.setdefault(ep.name, ep.value)
+    return types
+
+
 def load_processor_class(type_name: str) -> type[Processor]:
-    """Resolve a built-in short name or ``package.module:Class`` to a processor class."""
-    path = BUILTIN_TYPES.get(type_name, type_name)
+    """Resolve a registered short name or ``package.module:Class`` to a processor class."""
+    known = node_types()
+    path = known.get(type_name, type_name)
     module_name, _, attr = path.partition(":")
     if not module_name or not attr:
         raise ConfigError(
-            f"node type {type_name!r}: expected a built-in name {sorted(BUILTIN_TYPES)} "
+            f"node type {type_name!r}: expected a registered name {sorted(known)} "
             "or 'package.module:Class'"
         )
     try:

@@ -1,0 +1,159 @@
+"""``percept calibrate ...`` commands, added to the percept CLI by :func:`register`.
+
+    percept calibrate camera (--images DIR | --video FILE) --board 9x6 --square 0.025 --out cam.yaml
+                             [--fisheye] [--json] [--step N] [--name FRAME] [--min-views N]
+                             [--max-error PX]
+    percept calibrate check --calib KITTI_CALIB.txt --lidar SCAN.bin --image IMG --out overlay.png
+                            [--cam 2]
+
+``camera`` calibrates intrinsics from chessboard views and writes a percept calibration YAML
+(``calib.formats``); with ``--json`` it prints one JSON object
+``{"fx", "fy", "cx", "cy", "dist", "rms", "views_used"}`` on stdout (logs go to stderr).
+``check`` draws a KITTI lidar scan over the camera image to check an extrinsic calibration by eye.
+Both exit with code 2 and a message on stderr when the input is unusable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("calib.cli")
+
+
+def _board(text: str) -> tuple[int, int]:
+    """``"9x6"`` -> ``(9, 6)`` inner corners (cols, rows)."""
+    parts = text.lower().replace("*", "x").split("x")
+    try:
+        cols, rows = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected inner corners as COLSxROWS, e.g. 9x6, got {text!r}") from None
+    if cols < 3 or rows < 3:
+        raise argparse.ArgumentTypeError(f"a chessboard needs at least 3x3 inner corners, got {text!r}")
+    return cols, rows
+
+
+def _fail(command: str, exc: Exception) -> int:
+    sys.stderr.write(f"percept calibrate {command}: error: {exc}\n")
+    sys.stderr.flush()
+    return 2
+
+
+def cmd_calibrate_camera(args: argparse.Namespace) -> int:
+    """Chessboard intrinsic calibration; returns 0, or 2 on a CalibrationError."""
+    from calib.chessboard import ChessboardConfig, calibrate, frames_from_video, list_images, read_images
+    from calib.errors import CalibrationError
+    from calib.formats import Rig, save_percept_yaml
+    from calib.transform import FrameTree
+
+    names: list[str] = []
+    try:
+        config = ChessboardConfig(board=args.board, square_m=args.square, min_views=args.min_views,
+                                  max_views=max(args.max_views, args.min_views),
+                                  max_view_error_px=args.max_error,
+                                  model="fisheye" if args.fisheye else "pinhole")
+        if args.images:
+            paths = list_images(args.images)
+
+            def frames() -> Iterator[Any]:
+                for path, img in read_images(paths):
+                    names.append(path.name)
+                    yield img
+
+            source: Iterator[Any] = frames()
+        else:
+            video = frames_from_video(args.video, args.step)
+
+            def numbered() -> Iterator[Any]:
+                for i, img in enumerate(video):
+                    names.append(f"frame {i * args.step}")
+                    yield img
+
+            source = numbered()
+        result = calibrate(source, config)
+        cam = result.camera
+        save_percept_yaml(args.out, Rig(cameras={args.name: cam}, tree=FrameTree()))
+    except CalibrationError as exc:
+        return _fail("camera", exc)
+
+    for i, err in zip(result.view_indices, result.per_view_errors, strict=True):
+        log.info("view %-24s reprojection RMS %.3f px", names[i] if i < len(names) else i, err)
+    rejected = ", ".join(f"{k} {v}" for k, v in result.rejected.items() if v) or "none"
+    log.info("RMS %.3f px over %d views (rejected: %s); wrote %s", result.rms, result.views_used,
+             rejected, args.out)
+    if args.json:
+        doc = {"fx": cam.fx, "fy": cam.fy, "cx": cam.cx, "cy": cam.cy,
+               "dist": [float(d) for d in cam.dist], "rms": result.rms, "views_used": result.views_used}
+        sys.stdout.write(json.dumps(doc) + "\n")
+    else:
+        sys.stdout.write(
+            f"{cam.model} camera {cam.width}x{cam.height}: fx {cam.fx:.3f} fy {cam.fy:.3f} "
+            f"cx {cam.cx:.3f} cy {cam.cy:.3f} dist {[round(float(d), 6) for d in cam.dist]}\n"
+            f"RMS {result.rms:.3f} px over {result.views_used} views (rejected: {rejected}); "
+            f"wrote {args.out}\n")
+    sys.stdout.flush()
+    return 0
+
+
+def cmd_calibrate_check(args: argparse.Namespace) -> int:
+    """Lidar-over-image overlay from a KITTI calibration; returns 0, or 2 on bad input."""
+    import cv2
+
+    from calib.errors import CalibrationError
+    from calib.kitti import load_kitti_calib, read_velodyne_bin
+    from calib.overlay import write_overlay
+
+    try:
+        calib = load_kitti_calib(args.calib)
+        points = read_velodyne_bin(args.lidar)
+        image = cv2.imread(str(args.image), cv2.IMREAD_COLOR) if Path(args.image).is_file() else None
+        if image is None:
+            raise CalibrationError(f"{args.image}: missing or unreadable image")
+        write_overlay(args.out, image, points, calib, args.cam)
+    except CalibrationError as exc:
+        return _fail("check", exc)
+    log.info("drew %d lidar points from %s over %s (camera %d); wrote %s", len(points), args.lidar,
+             args.image, args.cam, args.out)
+    sys.stdout.write(f"wrote {args.out} ({image.shape[1]}x{image.shape[0]})\n")
+    sys.stdout.flush()
+    return 0
+
+
+def register(registry: Any) -> None:
+    """Add ``percept calibrate {camera,check}`` to ``registry.commands`` (argparse subparsers)."""
+    c = registry.commands.add_parser("calibrate", help="camera calibration and calibration checks",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = c.add_subparsers(dest="calibrate", required=True)
+
+    cam = sub.add_parser("camera", help="intrinsics from chessboard images or a video")
+    src = cam.add_mutually_exclusive_group(required=True)
+    src.add_argument("--images", help="folder of chessboard images")
+    src.add_argument("--video", help="video file showing the chessboard")
+    cam.add_argument("--board", type=_board, default=(9, 6),
+                     help="inner corners COLSxROWS (a 10x7-square board is 9x6; default 9x6)")
+    cam.add_argument("--square", type=float, default=0.025, help="square side in metres (default 0.025)")
+    cam.add_argument("--out", required=True, help="percept calibration YAML to write")
+    cam.add_argument("--name", default="camera", help="camera frame name in the YAML (default camera)")
+    cam.add_argument("--fisheye", action="store_true", help="fisheye (Kannala-Brandt k1..k4) model")
+    cam.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    cam.add_argument("--step", type=int, default=5, help="use every N-th video frame (default 5)")
+    cam.add_argument("--min-views", type=int, default=8, help="fewest usable views (default 8)")
+    cam.add_argument("--max-views", type=int, default=60, help="most views used (default 60)")
+    cam.add_argument("--max-error", type=float, default=1.0,
+                     help="reject views with a reprojection RMS above PX pixels (default 1.0)")
+    cam.set_defaults(func=cmd_calibrate_camera)
+
+    chk = sub.add_parser("check", help="draw a KITTI lidar scan over the camera image")
+    chk.add_argument("--calib", required=True, help="KITTI calibration file (object or tracking)")
+    chk.add_argument("--lidar", required=True, help="velodyne scan .bin (float32 x, y, z, reflectance)")
+    chk.add_argument("--image", required=True, help="camera image of the same instant")
+    chk.add_argument("--out", required=True, help="overlay image to write (.png or .jpg)")
+    chk.add_argument("--cam", type=int, default=2, choices=range(4), help="KITTI camera 0-3 (default 2)")
+    chk.set_defaults(func=cmd_calibrate_check)
