@@ -1,0 +1,132 @@
+"""Commands of the ``sensors`` package for the ``percept`` command line.
+
+    percept sim SCENARIO [--seed N] [--duration SEC] [--rate 1.0|max] [--endpoint URL]
+
+``register(registry)`` is the ``percept.commands`` entry-point hook (see
+:class:`percept.cli.CommandRegistry`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def register(registry: Any) -> None:
+    """Add the ``sim`` command to ``registry.commands``."""
+    p = registry.commands.add_parser("sim", help="run the multi-sensor simulator and publish its topics")
+    p.add_argument("scenario", help="built-in scenario name (highway, intersection, plaza, plaza_normal) "
+                                    "or scenario YAML path")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same output)")
+    p.add_argument("--duration", type=float, default=None, help="simulated seconds (default: scenario's)")
+    p.add_argument("--rate", default="1.0",
+                   help="speed relative to real time (e.g. 1.0, 2.0), or 'max' for as fast as possible")
+    p.add_argument("--endpoint", default=None,
+                   help="publisher endpoint (default ipc://<run root>/sim/sim.sock)")
+    p.add_argument("--wait-subscribers", type=float, default=0.0, metavar="SEC",
+                   help="wait up to SEC seconds for a subscriber before starting")
+    p.set_defaults(func=cmd_sim)
+
+
+class ScaledClock:
+    """Wall time running ``factor`` times faster than real time from the moment of creation."""
+
+    is_virtual = False
+
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
+        self._t0 = time.time_ns()
+        self._m0 = time.monotonic_ns()
+
+    def now_ns(self) -> int:
+        return self._t0 + round((time.monotonic_ns() - self._m0) * self.factor)
+
+
+def _default_endpoint() -> tuple[str, Path]:
+    from percept.graph import default_run_root
+
+    run_dir = default_run_root() / "sim"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return f"ipc://{run_dir / 'sim.sock'}", run_dir
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    """Run :class:`~sensors.sim.source.SimSource` until its duration is simulated."""
+    from percept.errors import ConfigError
+    from percept.graph import Manifest
+    from sensors.sim.source import SimSource, SimSourceConfig
+
+    source = SimSource(SimSourceConfig(scenario=args.scenario, seed=args.seed, duration_s=args.duration))
+    run_dir: Path | None = None
+    endpoint = args.endpoint
+    if endpoint is None:
+        endpoint, run_dir = _default_endpoint()
+    if args.rate == "max":
+        rate = None
+    else:
+        try:
+            rate = float(args.rate)
+        except ValueError:
+            raise ConfigError(f"--rate: expected a number or 'max', got {args.rate!r}") from None
+        if rate <= 0:
+            raise ConfigError(f"--rate: expected > 0, got {rate}")
+    topics = ["camera/", "lidar/", "radar/", "gt/"]
+    if run_dir is not None:
+        Manifest("sim", os.getpid(), {"sim": {
+            "endpoint": endpoint, "type": "sensors.sim.source:SimSource", "publishes": topics,
+            "subscribe": [], "pid": os.getpid(), "restarts": 0}}).write(run_dir)
+    log.info("sim %s seed %d: %.1f s simulated at rate %s on %s", args.scenario, args.seed,
+             source.end_ns / 1e9, args.rate, endpoint)
+    if rate is None:
+        return _run_max(source, endpoint, args.wait_subscribers)
+    return _run_shell(source, endpoint, rate, args.wait_subscribers)
+
+
+def _run_shell(source: Any, endpoint: str, rate: float, wait_s: float) -> int:
+    """Real-time (or scaled) run inside a :class:`percept.shell.NodeShell`."""
+    from percept.shell import NodeShell, NodeSpec
+
+    spec = NodeSpec(name="sim", type="sensors.sim.source:SimSource", endpoint=endpoint)
+    clock = None if rate == 1.0 else ScaledClock(rate)
+    shell = NodeShell(spec, source, clock=clock)
+    if threading.current_thread() is threading.main_thread():
+        shell.install_signal_handlers()
+    if wait_s > 0 and not shell.pub.wait_for_subscribers(1, wait_s):
+        log.warning("no subscriber within %.1f s; publishing anyway", wait_s)
+    duration_wall = (source.end_ns / 1e9 + 1.0) / rate
+    return shell.run(duration_wall)
+
+
+def _run_max(source: Any, endpoint: str, wait_s: float) -> int:
+    """As fast as possible: a virtual clock advanced from timer to timer, one publisher."""
+    from percept.bus import Publisher
+    from percept.clock import VirtualClock
+    from percept.node import NodeContext
+
+    pub = Publisher(endpoint, send_timeout_ms=-1)
+    try:
+        if wait_s > 0 and not pub.wait_for_subscribers(1, wait_s):
+            log.warning("no subscriber within %.1f s; publishing anyway", wait_s)
+        clock = VirtualClock(time.time_ns())
+        ctx = NodeContext("sim", clock, pub.publish)
+        source.start(ctx)
+        t_start = time.monotonic()
+        while not source.finished:
+            deadline = ctx.timers.next_deadline()
+            if deadline is None:
+                break
+            clock.advance_to(max(deadline, clock.now_ns()))
+            ctx.timers.run_due(clock.now_ns(), ctx.handler_error)
+        source.stop()
+        log.info("simulated %.1f s in %.2f s wall (%d messages)", source.end_ns / 1e9,
+                 time.monotonic() - t_start, pub.stats.sent)
+    finally:
+        pub.close()
+    return 0
