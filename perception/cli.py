@@ -1,0 +1,295 @@
+"""``percept`` commands of the perception package (entry point ``perception.cli:register``).
+
+    percept detect --model M --source IMAGE|DIR|VIDEO --out dets.jsonl [--conf 0.25] [--iou 0.45]
+                   [--tiles none|auto|NxM] [--backend B] [--annotate OUT_DIR] [--batch N] [--max-frames N]
+    percept export MODEL.pt --format onnx|engine [--half] [--int8 --calib-images DIR] [--imgsz 640]
+                   [--batch N] [--out PATH]
+    percept bench detect --model M [--backend B] [--batch N] [--images DIR] [--runs N] [--threads T] [--json]
+
+``percept detect`` writes one JSON object per image or video frame::
+
+    {"source": "path", "frame": 1, "stamp_ns": 0,
+     "detections": [{"xyxy": [x1, y1, x2, y2], "confidence": 0.9, "class_id": 5, "class_name": "bus"}]}
+
+Boxes are in source-image pixels. ``frame`` counts the images (sorted by name) or video frames of
+the run from 1. ``stamp_ns``: for a video the frame's position (``CAP_PROP_POS_MSEC``) in ns, for an
+image the file's modification time in ns (0 if it cannot be read). An image that cannot be read is
+logged and skipped (its frame number stays used). ``--annotate`` writes a copy of every frame with
+boxes and labels drawn (``<image stem>.jpg``, or ``<video stem>_<frame:06d>.jpg``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from percept.detections import Detections
+from perception.errors import DetectorError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+BACKENDS = ("auto", "onnxruntime", "tensorrt", "ultralytics")
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+@dataclass
+class Frame:
+    """One image or video frame of a ``percept detect`` source.
+
+    Attributes:
+        source: file it came from; frame: 1-based position in the run; stamp_ns: see module doc;
+        image: uint8 (H, W, 3) BGR, or None if it could not be read.
+    """
+
+    source: Path
+    frame: int
+    stamp_ns: int
+    image: np.ndarray | None
+
+
+def iter_frames(source: Path, max_frames: int | None = None) -> Iterator[Frame]:
+    """The frames of an image file, a folder of images (sorted by name) or a video file."""
+    import cv2
+
+    if not source.exists():
+        raise DetectorError(f"--source: not found: {source}")
+    if source.is_dir():
+        files = sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise DetectorError(f"--source: no images ({', '.join(IMAGE_SUFFIXES)}) in folder {source}")
+    elif source.suffix.lower() in IMAGE_SUFFIXES:
+        files = [source]
+    else:
+        yield from _video_frames(source, max_frames)
+        return
+    for n, path in enumerate(files[:max_frames] if max_frames else files, start=1):
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            stamp = 0
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is None:
+            log.warning("%s: cannot be read as an image; skipped", path)
+        yield Frame(path, n, stamp, img)
+
+
+def _video_frames(path: Path, max_frames: int | None) -> Iterator[Frame]:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise DetectorError(f"--source: {path} is neither an image ({', '.join(IMAGE_SUFFIXES)}), "
+                            "a folder nor a video OpenCV can open")
+    try:
+        n = 0
+        while max_frames is None or n < max_frames:
+            ok, img = cap.read()
+            if not ok:
+                break
+            n += 1
+            yield Frame(path, n, round(cap.get(cv2.CAP_PROP_POS_MSEC) * 1e6), img)
+    finally:
+        cap.release()
+    if n == 0:
+        raise DetectorError(f"--source: no frame could be decoded from video {path}")
+
+
+def detection_record(frame: Frame, dets: Detections, class_names: Sequence[str]) -> dict[str, Any]:
+    """The JSON object of one frame (schema in the module docstring)."""
+    rows = []
+    columns = (dets.xyxy.tolist(), dets.confidence.tolist(), dets.class_id.tolist())
+    for box, conf, cid in zip(*columns, strict=True):
+        name = class_names[cid] if 0 <= cid < len(class_names) else str(cid)
+        rows.append({"xyxy": [round(v, 2) for v in box], "confidence": round(conf, 5),
+                     "class_id": int(cid), "class_name": name})
+    return {"source": str(frame.source), "frame": frame.frame, "stamp_ns": int(frame.stamp_ns),
+            "detections": rows}
+
+
+def _colour(class_id: int) -> tuple[int, int, int]:
+    rng = np.random.default_rng(class_id * 7919 + 17)
+    b, g, r = (int(v) for v in rng.integers(64, 256, 3))
+    return b, g, r
+
+
+def annotate(image: np.ndarray, dets: Detections, class_names: Sequence[str]) -> np.ndarray:
+    """A copy of ``image`` (H, W, 3) BGR with each box and a ``name conf`` label drawn."""
+    import cv2
+
+    out = image.copy()
+    for box, conf, cid in zip(dets.xyxy, dets.confidence, dets.class_id, strict=True):
+        x1, y1, x2, y2 = (round(float(v)) for v in box)
+        colour = _colour(int(cid))
+        cv2.rectangle(out, (x1, y1), (x2, y2), colour, 2)
+        name = class_names[cid] if 0 <= cid < len(class_names) else str(cid)
+        label = f"{name} {conf:.2f}"
+        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+        ty = max(y1, th + base)
+        cv2.rectangle(out, (x1, ty - th - base), (x1 + tw, ty), colour, -1)
+        cv2.putText(out, label, (x1, ty - base), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    return out
+
+
+def _annotated_name(frame: Frame) -> str:
+    if frame.source.suffix.lower() in IMAGE_SUFFIXES:
+        return f"{frame.source.stem}.jpg"
+    return f"{frame.source.stem}_{frame.frame:06d}.jpg"
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    """``percept detect``: detections of every frame of ``--source`` as JSON lines in ``--out``."""
+    import cv2
+
+    from perception.detector import Detector, DetectorConfig
+
+    if args.batch < 1:
+        raise DetectorError(f"--batch: expected >= 1, got {args.batch}")
+    config = DetectorConfig(model=args.model, backend=args.backend, conf=args.conf, iou=args.iou,
+                            tiles=args.tiles)
+    annotate_dir = Path(args.annotate) if args.annotate else None
+    if annotate_dir is not None:
+        annotate_dir.mkdir(parents=True, exist_ok=True)
+    out_path = Path(args.out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    counts = {"frames": 0, "unreadable": 0, "detections": 0}
+    with Detector(config) as detector, out_path.open("w", encoding="utf-8") as fh:
+        names = detector.class_names
+
+        def run(batch: list[Frame]) -> None:
+            results = detector.detect([f.image for f in batch])  # type: ignore[misc]
+            for frame, dets in zip(batch, results, strict=True):
+                _write(fh, detection_record(frame, dets, names))
+                counts["frames"] += 1
+                counts["detections"] += len(dets)
+                if annotate_dir is not None:
+                    target = annotate_dir / _annotated_name(frame)
+                    if not cv2.imwrite(str(target), annotate(frame.image, dets, names)):  # type: ignore[arg-type]
+                        raise DetectorError(f"--annotate: cannot write {target}")
+
+        pending: list[Frame] = []
+        for frame in iter_frames(Path(args.source), args.max_frames):
+            if frame.image is None:
+                counts["unreadable"] += 1
+                continue
+            pending.append(frame)
+            if len(pending) >= args.batch:
+                run(pending)
+                pending = []
+        if pending:
+            run(pending)
+    log.info("%d frames, %d detections -> %s (%d unreadable images skipped)", counts["frames"],
+             counts["detections"], out_path, counts["unreadable"])
+    return 0 if counts["frames"] else 1
+
+
+def _write(fh: TextIO, record: dict[str, Any]) -> None:
+    fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``percept export``: an ultralytics model to ONNX or a TensorRT engine."""
+    from perception.export import export_model
+
+    if args.int8 and not args.calib_images:
+        raise DetectorError("--int8 needs --calib-images DIR (a folder of calibration images)")
+    imgsz = args.imgsz[0] if len(args.imgsz) == 1 else (args.imgsz[0], args.imgsz[1])
+    path = export_model(args.model, format=args.format, half=args.half, int8=args.int8,
+                        calib_images=Path(args.calib_images) if args.calib_images else None,
+                        imgsz=imgsz, batch=args.batch, dynamic=args.dynamic,
+                        out=Path(args.out) if args.out else None)
+    _out(str(path))
+    return 0
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr(active: bool) -> Iterator[None]:
+    """Send everything written to file descriptor 1 (by any library) to stderr while active."""
+    if not active:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def cmd_bench_detect(args: argparse.Namespace) -> int:
+    """``percept bench detect``: percept vs raw onnxruntime vs ultralytics predict."""
+    from perception import bench
+
+    with _stdout_to_stderr(args.json):  # ultralytics prints to stdout; keep --json output clean
+        report = bench.run(args.model, images=Path(args.images) if args.images else None,
+                           batch=args.batch, runs=args.runs, warmup=args.warmup, threads=args.threads,
+                           backend=args.backend, conf=args.conf, iou=args.iou,
+                           progress=None if args.json else _out)
+    if args.json:
+        _out(json.dumps(report.as_rows()))
+        return 0
+    for row in report.rows:
+        _out(f"{row.impl:16s} {Path(row.model).name:28s} batch {row.batch:2d}  p50 {row.p50_ms:8.2f} ms  "
+             f"p99 {row.p99_ms:8.2f} ms  {row.fps:8.1f} fps" + bench.stage_text(row))
+    for line in report.summary_lines():
+        _out(line)
+    return 0
+
+
+def register(registry: Any) -> None:
+    """Add ``detect``, ``export`` and ``bench detect`` to the ``percept`` CLI (see ``percept.cli``)."""
+    d = registry.commands.add_parser("detect", help="detect objects in images, a folder or a video")
+    d.add_argument("--model", required=True, help="model file (.onnx, .engine, .pt)")
+    d.add_argument("--source", required=True, help="image file, folder of images or video file")
+    d.add_argument("--out", required=True, help="JSON-lines output file")
+    d.add_argument("--conf", type=float, default=0.25, help="minimum score")
+    d.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold")
+    d.add_argument("--tiles", default="none", help="none, auto or NxM (columns x rows)")
+    d.add_argument("--backend", default="auto", choices=BACKENDS)
+    d.add_argument("--annotate", default=None, metavar="OUT_DIR", help="write annotated images here")
+    d.add_argument("--batch", type=int, default=1, help="images per detector call")
+    d.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    d.set_defaults(func=cmd_detect)
+
+    e = registry.commands.add_parser("export", help="export an ultralytics model to ONNX or TensorRT")
+    e.add_argument("model", help="ultralytics .pt checkpoint or .yaml definition")
+    e.add_argument("--format", required=True, choices=["onnx", "engine"])
+    precision = e.add_mutually_exclusive_group()
+    precision.add_argument("--half", action="store_true", help="FP16")
+    precision.add_argument("--int8", action="store_true", help="INT8 (needs --calib-images)")
+    e.add_argument("--calib-images", default=None, metavar="DIR", help="INT8 calibration images")
+    e.add_argument("--imgsz", type=int, nargs="+", default=[640], help="input size: S or H W")
+    e.add_argument("--batch", type=int, default=1, help="batch size (maximum batch with --dynamic)")
+    e.add_argument("--dynamic", action="store_true", help="dynamic batch axis")
+    e.add_argument("--out", default=None, help="output file")
+    e.set_defaults(func=cmd_export)
+
+    b = registry.bench.add_parser("detect", help="detector latency vs raw onnxruntime and ultralytics")
+    b.add_argument("--model", required=True, help="ONNX model (or .engine/.pt with --backend)")
+    b.add_argument("--backend", default="auto", choices=BACKENDS)
+    b.add_argument("--batch", type=int, default=1, help="images per detector call")
+    b.add_argument("--images", default=None, help="image folder (default: the shared images folder)")
+    b.add_argument("--runs", type=int, default=20, help="timed passes over the images")
+    b.add_argument("--warmup", type=int, default=3, help="untimed calls first")
+    b.add_argument("--threads", type=int, default=1, help="intra-op threads of every implementation")
+    b.add_argument("--conf", type=float, default=0.25, help="minimum score")
+    b.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold")
+    b.add_argument("--json", action="store_true", help="print the report as JSON")
+    b.set_defaults(func=cmd_bench_detect)
