@@ -14,9 +14,14 @@ $(VENV)/.core: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e .
 	touch $@
 
-# everything the tests need: dev tools plus the torch/ultralytics extra
-$(VENV)/.full: pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[dev,torch]'
+# boxmot is a benchmark baseline only (the tracker comparison); its full requirements would
+# replace opencv and pandas, so it is installed without them (its trackers need only lap here).
+BENCH_DEPS := boxmot==25.0.0 rich==15.0.0 markdown-it-py==4.3.0 mdurl==0.1.2
+
+# everything the tests need: dev tools, the torch/ultralytics extra and the benchmark baselines
+$(VENV)/.full: pyproject.toml Makefile | $(PY)
+	$(PY) -m pip install -q -e '.[dev,torch]' 'lap>=0.5'
+	$(PY) -m pip install -q --no-deps $(BENCH_DEPS)
 	touch $@ $(VENV)/.core
 
 install-core: $(VENV)/.core

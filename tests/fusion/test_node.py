@@ -1,0 +1,93 @@
+"""Tracker2DNode under LocalRunner, and the track2d CLI handler on TUD-Campus."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from fusion.cli import register
+from fusion.lifecycle import TrackState
+from fusion.node import STATE_FIELDS, Tracker2DNode, Tracker2DNodeConfig, output_topic
+from percept.cli import CommandRegistry
+from percept.detections import Detections
+from percept.messages import Detections2D, Tracks, TrackStatus
+from percept.node import LocalRunner, make_processor
+
+DT_NS = 40_000_000
+
+
+def frame(stamp_ns: int, frame_id: str, seq: int, x: float) -> Detections2D:
+    d = Detections(xyxy=np.array([[x, 50, x + 40, 150]], np.float32), confidence=np.array([0.9], np.float32),
+                   class_id=np.array([0], np.int32))
+    return Detections2D(stamp_ns=stamp_ns, frame_id=frame_id, seq=seq, detections=d, class_names=("person",))
+
+
+def test_output_topic_mapping() -> None:
+    assert output_topic("cam/front/detections") == "cam/front/tracks"
+    assert output_topic("detections") == "tracks"
+    assert output_topic("cam/front/boxes") == "cam/front/boxes/tracks"
+
+
+def test_node_tracks_each_camera_separately() -> None:
+    runner = LocalRunner(Tracker2DNode(), start_ns=0)
+    for k in range(5):
+        runner.feed("front/detections", frame(k * DT_NS, "cam_front", k, 10 + 2 * k))
+        runner.feed("rear/detections", frame(k * DT_NS, "cam_rear", k, 10 + 2 * k))
+    runner.close()
+    front = [m for t, m in runner.outputs if t == "front/tracks"]
+    rear = [m for t, m in runner.outputs if t == "rear/tracks"]
+    assert len(front) == len(rear) == 5
+    assert all(isinstance(m, Tracks) for m in front)
+    assert [m.seq for m in front] == list(range(5))
+    assert {m.frame_id for m in front} == {"cam_front"}
+    last_f, last_r = front[-1], rear[-1]
+    assert last_f.state_fields == STATE_FIELDS and last_f.class_names == ("person",)
+    assert last_f.track_id.tolist() != last_r.track_id.tolist()  # ids unique across streams
+    assert last_f.status.tolist() == [TrackStatus.CONFIRMED]
+    assert last_f.age.tolist() == [5]
+    np.testing.assert_allclose(last_f.state[0, :4], [18, 50, 58, 150], atol=1.0)
+    assert last_f.state[0, 4] > 0  # moving right
+
+
+def test_node_out_of_order_and_non_detection_messages() -> None:
+    node = Tracker2DNode(Tracker2DNodeConfig(publish_all=True))
+    runner = LocalRunner(node, start_ns=0)
+    runner.feed("cam/detections", frame(2 * DT_NS, "cam", 0, 10))
+    out = runner.feed("cam/detections", frame(DT_NS, "cam", 1, 10), at_ns=3 * DT_NS)
+    assert out == []  # older frame: dropped, nothing published
+    assert node.trackers.tracker("cam/detections").stats.out_of_order == 1
+    runner.feed("cam/other", Tracks(stamp_ns=4 * DT_NS, frame_id="x", seq=0, track_id=np.zeros(0, np.int64),
+                                    class_id=np.zeros(0, np.int32), confidence=np.zeros(0, np.float32),
+                                    state=np.zeros((0, 4), np.float32), state_fields=("a", "b", "c", "d"),
+                                    age=np.zeros(0, np.int32), status=np.zeros(0, np.uint8),
+                                    sensors=np.zeros(0, np.uint32)))
+    assert node.ignored == 1
+    empty = Detections2D(stamp_ns=5 * DT_NS, frame_id="cam", seq=2)
+    (topic, msg), = runner.feed("cam/detections", empty)
+    assert topic == "cam/tracks" and msg.status.tolist() == [TrackStatus.LOST]  # publish_all shows LOST
+    assert node.trackers.tracker("cam/detections").tracks[0].state == TrackState.LOST
+
+
+def test_node_config_from_mapping() -> None:
+    proc = make_processor("fusion.node:Tracker2DNode", {"publish_all": True}, "graph.nodes.trk")
+    assert isinstance(proc, Tracker2DNode) and proc.config.publish_all
+
+
+def test_cli_track2d_on_tud_campus(shared_data, tmp_path) -> None:
+    seq = shared_data("mot15", "TUD-Campus")
+    parser = argparse.ArgumentParser(prog="percept")
+    sub = parser.add_subparsers(dest="command", required=True)
+    bench = argparse.ArgumentParser(prog="bench").add_subparsers()
+    register(CommandRegistry(commands=sub, bench=bench))
+    out = tmp_path / "res.txt"
+    args = parser.parse_args(["track2d", "--mot-det", str(seq / "det" / "det.txt"),
+                              "--seqinfo", str(seq / "seqinfo.ini"), "--out", str(out)])
+    assert args.func(args) == 0
+    rows = np.loadtxt(out, delimiter=",")
+    assert rows.ndim == 2 and rows.shape[1] == 10 and len(rows) > 100
+    assert rows[:, 0].min() >= 1 and rows[:, 0].max() <= 71
+    assert (rows[:, 1] > 0).all() and (rows[:, 4:6] > 0).all()
+    assert np.all(np.diff(rows[:, 0]) >= 0)
+    pairs = {(int(f), int(i)) for f, i in rows[:, :2]}
+    assert len(pairs) == len(rows)  # one row per id per frame
