@@ -10,6 +10,7 @@ DeepSORT; the process noise is given per reference period ``ref_dt_s`` and scale
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,9 @@ class BoxMotionConfig:
 def xyxy_to_xyah(xyxy: np.ndarray) -> np.ndarray:
     """(..., 4) ``x1, y1, x2, y2`` pixels -> (..., 4) ``cx, cy, a, h``."""
     xyxy = np.asarray(xyxy, dtype=np.float64)
+    if xyxy.shape == (4,):  # one box: plain floats are several times faster than array ops
+        x1, y1, x2, y2 = xyxy.tolist()
+        return np.array([(x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / max(y2 - y1, 1e-9), y2 - y1])
     w = xyxy[..., 2] - xyxy[..., 0]
     h = xyxy[..., 3] - xyxy[..., 1]
     return np.stack([(xyxy[..., 0] + xyxy[..., 2]) / 2, (xyxy[..., 1] + xyxy[..., 3]) / 2,
@@ -49,16 +53,22 @@ def xyxy_to_xyah(xyxy: np.ndarray) -> np.ndarray:
 def xyah_to_xyxy(xyah: np.ndarray) -> np.ndarray:
     """(..., 4) ``cx, cy, a, h`` -> (..., 4) ``x1, y1, x2, y2`` pixels."""
     xyah = np.asarray(xyah, dtype=np.float64)
+    if xyah.shape == (4,):
+        cx, cy, a, h = xyah.tolist()
+        hw, hh = a * h / 2, h / 2
+        return np.array([cx - hw, cy - hh, cx + hw, cy + hh])
     w = xyah[..., 2] * xyah[..., 3]
     h = xyah[..., 3]
     return np.stack([xyah[..., 0] - w / 2, xyah[..., 1] - h / 2,
                      xyah[..., 0] + w / 2, xyah[..., 1] + h / 2], axis=-1)
 
 
+@functools.lru_cache(maxsize=64)
 def transition(dt_s: float) -> np.ndarray:
-    """(8, 8) constant-velocity transition over ``dt_s`` seconds."""
+    """(8, 8) constant-velocity transition over ``dt_s`` seconds (cached, read-only)."""
     f = np.eye(2 * NDIM)
     f[:NDIM, NDIM:] = np.eye(NDIM) * dt_s
+    f.flags.writeable = False
     return f
 
 
