@@ -1,0 +1,373 @@
+"""``percept report``: an HTML page of tracking metrics, latency histograms and an event timeline.
+
+Tracking metrics are CLEAR-MOT (MOTA, MOTP, ID switches) and IDF1 of every ``Tracks`` topic
+against a ground-truth topic, computed here on numpy/scipy (``replay`` imports no tracker
+package). Frames are keyed by ``stamp_ns``; a ground-truth frame without a hypothesis message
+counts all its objects missed. Matching is by IoU >= ``iou_threshold`` for image boxes
+(``x1, y1, x2, y2`` pixels) or by ground-plane distance <= ``dist_threshold_m`` for 3D tracks
+(``x, z`` in a camera frame, else ``x, y``; metres). Plots are matplotlib PNGs embedded base64.
+"""
+
+from __future__ import annotations
+
+import base64
+import configparser
+import html
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from percept.codec import decode
+from percept.errors import DecodeError
+from percept.message import Message
+from percept.messages import Detections2D, Event, NodeStats, Tracks
+from replay.errors import LogError
+from replay.log import LogReader
+
+
+@dataclass(frozen=True)
+class FrameObjects:
+    """Objects of one frame: ids int64 (N,), class names, and geometry (N, 4) boxes or (N, 2) points."""
+
+    ids: np.ndarray
+    classes: tuple[str, ...]
+    geom: np.ndarray
+
+    def select(self, cls: str | None) -> FrameObjects:
+        if cls is None:
+            return self
+        keep = np.array([c == cls for c in self.classes], bool).reshape(-1)
+        return FrameObjects(self.ids[keep], tuple(c for c, k in zip(self.classes, keep, strict=True) if k),
+                            self.geom[keep])
+
+
+@dataclass(frozen=True)
+class MotMetrics:
+    """CLEAR-MOT and identity metrics of one class (or all)."""
+
+    num_gt: int
+    num_hyp: int
+    tp: int
+    fp: int
+    fn: int
+    id_switches: int
+    mota: float
+    motp: float
+    idf1: float
+    idp: float
+    idr: float
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of boxes ``a`` (N, 4) and ``b`` (M, 4), ``x1, y1, x2, y2`` -> (N, M)."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def similarity(a: np.ndarray, b: np.ndarray, iou_threshold: float, dist_threshold_m: float) -> np.ndarray:
+    """(N, M) score in [0, 1], 0 where not matchable (IoU, or 1 - dist/threshold for points)."""
+    if a.shape[1] == 4:
+        s = iou_matrix(a, b)
+        return np.where(s >= iou_threshold, s, 0.0)
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    d = np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2)
+    return np.where(d <= dist_threshold_m, 1.0 - d / dist_threshold_m + 1e-9, 0.0)
+
+
+def evaluate(gt: dict[int, FrameObjects], hyp: dict[int, FrameObjects], cls: str | None = None,
+             iou_threshold: float = 0.5, dist_threshold_m: float = 2.0) -> MotMetrics:
+    """CLEAR-MOT and IDF1 over the ground-truth frames (keys: ``stamp_ns``)."""
+    tp = fp = fn = idsw = 0
+    sim_sum = 0.0
+    last_match: dict[int, int] = {}
+    pair_count: dict[tuple[int, int], int] = {}
+    gt_count: dict[int, int] = {}
+    hyp_count: dict[int, int] = {}
+    num_hyp = 0
+    for stamp in sorted(gt):
+        g = gt[stamp].select(cls)
+        h = hyp[stamp].select(cls) if stamp in hyp else None
+        hid = h.ids if h is not None else np.zeros(0, np.int64)
+        hgeom = h.geom if h is not None else np.zeros((0, g.geom.shape[1]))
+        num_hyp += len(hid)
+        for i in g.ids:
+            gt_count[int(i)] = gt_count.get(int(i), 0) + 1
+        for j in hid:
+            hyp_count[int(j)] = hyp_count.get(int(j), 0) + 1
+        s = similarity(g.geom.astype(np.float64), hgeom.astype(np.float64), iou_threshold, dist_threshold_m)
+        # identity co-occurrence for IDF1 (any matchable pair in this frame)
+        for gi, hj in zip(*np.nonzero(s), strict=True):
+            key = (int(g.ids[gi]), int(hid[hj]))
+            pair_count[key] = pair_count.get(key, 0) + 1
+        matched: list[tuple[int, int]] = []
+        # keep last frame's correspondences that are still valid
+        hyp_index = {int(j): k for k, j in enumerate(hid)}
+        used_g, used_h = set(), set()
+        for gi, gid in enumerate(g.ids):
+            hj = hyp_index.get(last_match.get(int(gid), -1))
+            if hj is not None and hj not in used_h and s[gi, hj] > 0:
+                matched.append((gi, hj))
+                used_g.add(gi)
+                used_h.add(hj)
+        rest_g = [i for i in range(len(g.ids)) if i not in used_g]
+        rest_h = [j for j in range(len(hid)) if j not in used_h]
+        if rest_g and rest_h:
+            sub = s[np.ix_(rest_g, rest_h)]
+            rows, cols = linear_sum_assignment(-sub)
+            for r, c in zip(rows, cols, strict=True):
+                if sub[r, c] > 0:
+                    gi, hj = rest_g[r], rest_h[c]
+                    prev = last_match.get(int(g.ids[gi]))
+                    if prev is not None and prev != int(hid[hj]):
+                        idsw += 1
+                    matched.append((gi, hj))
+        for gi, hj in matched:
+            last_match[int(g.ids[gi])] = int(hid[hj])
+            sim_sum += float(s[gi, hj])
+        tp += len(matched)
+        fn += len(g.ids) - len(matched)
+        fp += len(hid) - len(matched)
+    num_gt = tp + fn
+    idtp = _idtp(pair_count, gt_count, hyp_count)
+    return MotMetrics(
+        num_gt=num_gt, num_hyp=num_hyp, tp=tp, fp=fp, fn=fn, id_switches=idsw,
+        mota=1.0 - (fn + fp + idsw) / num_gt if num_gt else float("nan"),
+        motp=sim_sum / tp if tp else float("nan"),
+        idf1=2 * idtp / (num_gt + num_hyp) if num_gt + num_hyp else float("nan"),
+        idp=idtp / num_hyp if num_hyp else float("nan"),
+        idr=idtp / num_gt if num_gt else float("nan"))
+
+
+def _idtp(pairs: dict[tuple[int, int], int], gt_count: dict[int, int], hyp_count: dict[int, int]) -> int:
+    """Identity true positives: the best one-to-one assignment of gt ids to hypothesis ids."""
+    if not pairs:
+        return 0
+    gids = sorted(gt_count)
+    hids = sorted(hyp_count)
+    gi = {g: i for i, g in enumerate(gids)}
+    hi = {h: i for i, h in enumerate(hids)}
+    m = np.zeros((len(gids), len(hids)))
+    for (g, h), n in pairs.items():
+        m[gi[g], hi[h]] = n
+    rows, cols = linear_sum_assignment(-m)
+    return int(m[rows, cols].sum())
+
+
+# -- report -----------------------------------------------------------------------------------
+@dataclass
+class LogContents:
+    """Decoded pieces of a log the report needs."""
+
+    frames: dict[str, dict[int, FrameObjects]] = field(default_factory=dict)
+    latency_ms: dict[str, list[float]] = field(default_factory=dict)
+    stats: dict[str, list[NodeStats]] = field(default_factory=dict)
+    events: list[tuple[float, str, Event]] = field(default_factory=list)
+    schemas: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    first_ns: int | None = None
+    decode_errors: int = 0
+
+
+def objects_of(msg: Message) -> FrameObjects | None:
+    """Ids, class names and geometry of a Tracks or Detections2D (with ``track_id``) message."""
+    def names(ids: np.ndarray, table: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(table[c] if 0 <= c < len(table) else str(c) for c in ids.tolist())
+
+    if isinstance(msg, Detections2D):
+        d = msg.detections
+        ids = d.track_id if d.track_id is not None else np.full(len(d), -1, np.int64)
+        return FrameObjects(ids, names(d.class_id, msg.class_names), d.xyxy)
+    if isinstance(msg, Tracks):
+        f = msg.state_fields
+        if all(k in f for k in ("x1", "y1", "x2", "y2")):
+            cols = [f.index(k) for k in ("x1", "y1", "x2", "y2")]
+        elif all(k in f for k in ("x", "z")) and msg.frame_id.startswith("camera"):
+            cols = [f.index("x"), f.index("z")]
+        elif all(k in f for k in ("x", "y")):
+            cols = [f.index("x"), f.index("y")]
+        else:
+            return None
+        return FrameObjects(msg.track_id, names(msg.class_id, msg.class_names), msg.state[:, cols])
+    return None
+
+
+def read_log(path: str | Path, object_topics: set[str]) -> LogContents:
+    """Decode what the report uses; ``object_topics`` are kept as per-frame objects."""
+    out = LogContents()
+    for m in LogReader(path).messages():
+        out.counts[m.topic] = out.counts.get(m.topic, 0) + 1
+        try:
+            _t, msg = decode(m.frames)
+        except DecodeError:
+            out.decode_errors += 1
+            continue
+        out.schemas[m.topic] = msg.SCHEMA
+        if out.first_ns is None:
+            out.first_ns = m.log_time_ns
+        out.latency_ms.setdefault(m.topic, []).append((m.log_time_ns - msg.stamp_ns) / 1e6)
+        if isinstance(msg, NodeStats):
+            out.stats.setdefault(msg.node, []).append(msg)
+        elif isinstance(msg, Event):
+            out.events.append(((m.log_time_ns - out.first_ns) / 1e9, m.topic, msg))
+        if m.topic in object_topics or isinstance(msg, Tracks):
+            obj = objects_of(msg)
+            if obj is not None:
+                out.frames.setdefault(m.topic, {})[msg.stamp_ns] = obj
+    return out
+
+
+def read_mot_gt(path: Path, fps: float) -> dict[int, FrameObjects]:
+    """A MOT ``gt.txt`` as frames keyed by ``(frame - 1) / fps`` in ns (class ``pedestrian``)."""
+    table = np.loadtxt(path, delimiter=",", ndmin=2)[:, :7]
+    table = table[table[:, 6] != 0]
+    out: dict[int, FrameObjects] = {}
+    for f in np.unique(table[:, 0]).astype(int):
+        r = table[table[:, 0] == f]
+        xyxy = np.concatenate([r[:, 2:4], r[:, 2:4] + r[:, 4:6]], axis=1)
+        ids = r[:, 1].astype(np.int64)
+        out[round((f - 1) * 1e9 / fps)] = FrameObjects(ids, ("pedestrian",) * len(r), xyxy)
+    return out
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    def cell(v: Any) -> str:
+        return f"{v:.3f}" if isinstance(v, float) else html.escape(str(v))
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def mot_rows(gt: dict[int, FrameObjects], hyp: dict[int, FrameObjects], iou: float,
+             dist_m: float) -> list[list[Any]]:
+    """One table row per class present in the ground truth, then ``all``."""
+    classes = sorted({c for f in gt.values() for c in f.classes})
+    rows = []
+    for cls in [*classes, None]:
+        m = evaluate(gt, hyp, cls, iou, dist_m)
+        rows.append([cls or "all", 100 * m.mota, 100 * m.idf1, 100 * m.motp, m.id_switches, m.fp, m.fn,
+                     m.num_gt, m.num_hyp])
+    return rows
+
+
+def write_report(log_path: str | Path, gt: str, out: str | Path, *, tracks: Sequence[str] = (),
+                 gt_topic: str | None = None, fps: float | None = None, iou_threshold: float = 0.5,
+                 dist_threshold_m: float = 2.0) -> dict[str, list[list[Any]]]:
+    """Write the HTML report; return the metric rows per tracks topic.
+
+    ``gt`` is a topic of the log, a MOT ``gt.txt`` (``fps`` or its sequence's seqinfo.ini), or
+    another log (its ``gt_topic``, default its first topic starting with ``gt/``).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    gt_path = Path(gt)
+    contents = read_log(log_path, {gt} | set(tracks))
+    if gt_path.is_file() and gt_path.suffix == ".txt":
+        rate = fps or _seqinfo_fps(gt_path.parent.parent / "seqinfo.ini")
+        gt_frames, gt_name = read_mot_gt(gt_path, rate), str(gt_path)
+    elif gt_path.is_file():
+        other = read_log(gt_path, set())
+        if gt_topic is None:
+            cands = sorted(t for t in other.frames if t.startswith("gt/"))
+            if not cands:
+                raise LogError(f"{gt_path}: no gt/ topic with objects; name one with gt_topic")
+            gt_topic = cands[0]
+        other = read_log(gt_path, {gt_topic})
+        gt_frames, gt_name = other.frames.get(gt_topic, {}), f"{gt_path}:{gt_topic}"
+    else:
+        gt_frames, gt_name = contents.frames.get(gt, {}), gt
+    if not gt_frames:
+        raise LogError(f"{log_path}: ground truth {gt!r} has no frames with objects "
+                       f"(topics: {sorted(contents.counts)})")
+    hyp_topics = list(tracks) or sorted(t for t, s in contents.schemas.items()
+                                        if s == Tracks.SCHEMA and t != gt and not t.startswith("gt/"))
+    topic_rows = [[t, contents.schemas.get(t, "?"), n] for t, n in sorted(contents.counts.items())]
+    parts = [f"<h1>percept report: {html.escape(str(log_path))}</h1>",
+             "<h2>Topics</h2>", _table(["topic", "schema", "messages"], topic_rows)]
+    results: dict[str, list[list[Any]]] = {}
+    parts.append(f"<h2>Tracking vs {html.escape(gt_name)}</h2>")
+    for topic in hyp_topics:
+        rows = mot_rows(gt_frames, contents.frames.get(topic, {}), iou_threshold, dist_threshold_m)
+        results[topic] = rows
+        parts += [f"<h3>{html.escape(topic)}</h3>",
+                  _table(["class", "MOTA %", "IDF1 %", "MOTP", "IDSW", "FP", "FN", "GT", "hyp"], rows)]
+    if not hyp_topics:
+        parts.append("<p>No Tracks topic in this log.</p>")
+    parts.append("<h2>Latency</h2>")
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    for topic, lat in sorted(contents.latency_ms.items()):
+        if not topic.startswith("stats/"):
+            ax.hist(lat, bins=40, alpha=0.5, label=topic)
+    ax.set_xlabel("log time - stamp (ms)")
+    ax.set_ylabel("messages")
+    ax.set_title("per-topic latency (record time vs capture stamp)")
+    ax.legend(fontsize=7)
+    parts.append(f'<img alt="topic latency" src="{_png(fig)}">')
+    lat_rows = [[t, float(np.percentile(v, 50)), float(np.percentile(v, 99)), float(np.max(v))]
+                for t, v in sorted(contents.latency_ms.items())]
+    parts.append(_table(["topic", "p50 ms", "p99 ms", "max ms"], lat_rows))
+    if contents.stats:
+        fig, ax = plt.subplots(figsize=(8, 3.5))
+        for node, st in sorted(contents.stats.items()):
+            ax.hist([s.handler_p99_us / 1e3 for s in st], bins=30, alpha=0.5, label=node)
+        ax.set_xlabel("handler p99 per stats period (ms)")
+        ax.set_title("per-node handler latency (NodeStats)")
+        ax.legend(fontsize=7)
+        parts.append(f'<img alt="node latency" src="{_png(fig)}">')
+        last = [(n, s[-1]) for n, s in sorted(contents.stats.items())]
+        parts.append(_table(["node", "msgs in", "msgs out", "dropped", "handler errors", "p50 us", "p99 us"],
+                            [[n, s.msgs_in, s.msgs_out, s.dropped, s.handler_errors, s.handler_p50_us,
+                              s.handler_p99_us] for n, s in last]))
+    parts.append("<h2>Events</h2>")
+    if contents.events:
+        types = sorted({e.event_type for _, _, e in contents.events})
+        fig, ax = plt.subplots(figsize=(8, 0.5 + 0.4 * len(types)))
+        colours = {"info": "tab:blue", "warning": "tab:orange", "critical": "tab:red"}
+        ax.scatter([t for t, _, _ in contents.events],
+                   [types.index(e.event_type) for _, _, e in contents.events],
+                   c=[colours.get(e.severity, "k") for _, _, e in contents.events], marker="|", s=200)
+        ax.set_yticks(range(len(types)), types)
+        ax.set_xlabel("time since log start (s)")
+        parts.append(f'<img alt="event timeline" src="{_png(fig)}">')
+        parts.append(_table(["t s", "topic", "type", "severity", "tracks", "text"],
+                            [[t, tp, e.event_type, e.severity, list(e.track_ids), e.text]
+                             for t, tp, e in contents.events[:200]]))
+    else:
+        parts.append("<p>No events.</p>")
+    style = "table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 6px;text-align:right}"
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>percept report</title>"
+            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+    Path(out).write_text(page, encoding="utf-8")
+    return results
+
+
+def _seqinfo_fps(ini: Path) -> float:
+    cp = configparser.ConfigParser()
+    if not cp.read(ini, encoding="utf-8"):
+        raise LogError(f"{ini}: not found; give fps for a MOT gt.txt")
+    return float(cp["Sequence"]["frameRate"])

@@ -1,0 +1,224 @@
+"""LogWriter/LogReader/recover on real MCAP files, checked with the ``mcap`` package's own reader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mcap.reader import make_reader
+from mcap_protobuf.decoder import DecoderFactory
+
+from percept.detections import Detections
+from percept.message import Message
+from percept.messages import (
+    Detections2D,
+    Detections3D,
+    Event,
+    Image,
+    NodeStats,
+    PointCloud,
+    RadarScan,
+    Tracks,
+)
+from replay._mcap_scan import Chunk, ChunkContents, Scanner
+from replay.errors import LogError
+from replay.log import LogReader, LogWriter, recover
+
+rng = np.random.default_rng(3)
+
+
+def tracks(stamp: int, fields: tuple[str, ...], n: int = 3) -> Tracks:
+    state = rng.uniform(1, 50, (n, len(fields))).astype(np.float32)
+    if fields[0] == "x1":
+        state[:, 2:] = state[:, :2] + 10
+    return Tracks(stamp_ns=stamp, frame_id="cam" if fields[0] == "x1" else "base", track_id=np.arange(n) + 7,
+                  class_id=np.zeros(n, np.int32), confidence=np.full(n, 0.9, np.float32), state=state,
+                  age=np.ones(n, np.int32), status=np.ones(n, np.uint8), sensors=np.ones(n, np.uint32),
+                  state_fields=fields, class_names=("car",))
+
+
+def all_messages(stamp: int) -> dict[str, Message]:
+    """One message of every type, keyed by topic."""
+    bgr = rng.integers(0, 255, (8, 12, 3), np.uint8)
+    det = Detections(xyxy=[[1, 2, 5, 6], [3, 3, 9, 9]], confidence=[0.9, 0.5], class_id=[0, 1])
+    return {
+        "cam/bgr": Image.from_bgr(bgr, stamp_ns=stamp, frame_id="cam"),
+        "cam/mono": Image(stamp_ns=stamp, frame_id="cam", encoding="mono8", data=bgr[:, :, 0].copy()),
+        "cam/jpeg": Image.from_bgr(bgr, stamp_ns=stamp, frame_id="cam", jpeg_quality=80),
+        "lidar/points": PointCloud(stamp_ns=stamp, frame_id="lidar", points=rng.random((20, 4), np.float32)),
+        "radar/scan": RadarScan(stamp_ns=stamp, frame_id="radar", xyz=np.ones((2, 3), np.float32),
+                                range_rate_mps=np.zeros(2, np.float32), rcs_dbsm=np.ones(2, np.float32)),
+        "cam/det": Detections2D(stamp_ns=stamp, frame_id="cam", detections=det,
+                                class_names=("car", "person")),
+        "lidar/det3d": Detections3D(stamp_ns=stamp, frame_id="lidar", centre=np.ones((2, 3), np.float32),
+                                    size=np.full((2, 3), 2, np.float32), yaw=np.zeros(2, np.float32),
+                                    class_id=np.zeros(2, np.int32), score=np.ones(2, np.float32)),
+        "cam/tracks": tracks(stamp, ("x1", "y1", "x2", "y2")),
+        "fusion/tracks": tracks(stamp, ("x", "y", "z", "vx", "vy", "vz")),
+        "events": Event(stamp_ns=stamp, frame_id="site", event_type="intrusion", severity="warning",
+                        text="person in zone A", track_ids=(7,)),
+        "stats/node": NodeStats(stamp_ns=stamp, frame_id="node", node="x"),
+    }
+
+
+def write_log(path: Path, n: int = 5, **kw: object) -> list[tuple[str, int, list[bytes]]]:
+    written = []
+    with LogWriter(path, **kw) as w:  # type: ignore[arg-type]
+        for i in range(n):
+            for topic, msg in all_messages(1_000 + i).items():
+                frames = msg.to_frames(topic)
+                w.write(topic, frames, 10_000 + 100 * i)
+                written.append((topic, 10_000 + 100 * i, [bytes(f) for f in frames]))
+    return written
+
+
+@pytest.mark.parametrize("compression", ["zstd", "lz4", "none"])
+def test_wire_bytes_round_trip_exactly(tmp_path: Path, compression: str) -> None:
+    path = tmp_path / "a.mcap"
+    written = write_log(path, compression=compression)
+    with LogReader(path) as r:
+        read = [(m.topic, m.log_time_ns, [bytes(f) for f in m.frames]) for m in r.messages()]
+    assert read == written  # same order (stable by log time), every frame byte-identical
+
+
+def test_mcap_reader_sees_foxglove_views(tmp_path: Path) -> None:
+    path = tmp_path / "a.mcap"
+    write_log(path, n=2)
+    with open(path, "rb") as f:
+        reader = make_reader(f, decoder_factories=[DecoderFactory()])
+        summary = reader.get_summary()
+        assert summary is not None
+        names = {c.topic: summary.schemas[c.schema_id].name for c in summary.channels.values()}
+        assert names["cam/bgr/foxglove"] == "foxglove.RawImage"
+        assert names["cam/jpeg/foxglove"] == "foxglove.CompressedImage"
+        assert names["lidar/points/foxglove"] == "foxglove.PointCloud"
+        assert names["cam/det/foxglove"] == names["cam/tracks/foxglove"] == "foxglove.ImageAnnotations"
+        assert names["lidar/det3d/foxglove"] == names["fusion/tracks/foxglove"] == "foxglove.SceneUpdate"
+        assert names["events/foxglove"] == "foxglove.Log"
+        assert names["cam/bgr"] == "percept.Image" and "radar/scan/foxglove" not in names
+        decoded = {}
+        views = [t for t in names if t.endswith("/foxglove")]
+        for _s, ch, _m, proto in reader.iter_decoded_messages(topics=views):
+            decoded.setdefault(ch.topic, proto)
+    raw = decoded["cam/bgr/foxglove"]
+    assert (raw.width, raw.height, raw.encoding, raw.step, len(raw.data)) == (12, 8, "bgr8", 36, 288)
+    assert decoded["cam/mono/foxglove"].encoding == "mono8"
+    assert decoded["cam/jpeg/foxglove"].format == "jpeg"
+    pc = decoded["lidar/points/foxglove"]
+    assert pc.point_stride == 16 and [f.name for f in pc.fields] == ["x", "y", "z", "intensity"]
+    assert len(pc.data) == 20 * 16 and pc.frame_id == "lidar"
+    ann = decoded["cam/det/foxglove"]
+    assert len(ann.points) == 2 and len(ann.points[0].points) == 4 and ann.points[0].type == 2  # LINE_LOOP
+    assert (ann.points[0].points[2].x, ann.points[0].points[2].y) == (5.0, 6.0)
+    assert ann.texts[1].text.startswith("person")
+    assert len(decoded["cam/tracks/foxglove"].points) == 3
+    scene = decoded["fusion/tracks/foxglove"]
+    assert len(scene.entities) == 3 and scene.entities[0].id == "7" and len(scene.entities[0].cubes) == 1
+    assert decoded["lidar/det3d/foxglove"].entities[1].cubes[0].size.x == 2.0
+    assert decoded["events/foxglove"].message == "person in zone A"
+
+
+def test_summary_and_filters(tmp_path: Path) -> None:
+    path = tmp_path / "a.mcap"
+    write_log(path, n=4, foxglove=False)
+    with LogReader(path) as r:
+        s = r.summary()
+        assert s.topics["cam/bgr"].schema == "percept.Image" and s.topics["cam/bgr"].count == 4
+        assert (s.start_ns, s.end_ns) == (10_000, 10_300)
+        assert s.topics["events"].rate_hz == pytest.approx(3 / 300e-9)
+        assert {m.topic for m in r.messages(["cam/"])} == {"cam/bgr", "cam/mono", "cam/jpeg", "cam/det",
+                                                            "cam/tracks"}
+        times = [m.log_time_ns for m in r.messages(["events"], start_ns=10_100, end_ns=10_200)]
+        assert times == [10_100, 10_200]
+
+
+def test_bad_arguments_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(LogError, match="compression"):
+        LogWriter(tmp_path / "x.mcap", compression="gzip")
+    with pytest.raises(LogError, match=r"missing\.mcap"):
+        LogReader(tmp_path / "missing.mcap")
+    (tmp_path / "junk.mcap").write_bytes(b"hello world, not mcap")
+    with pytest.raises(LogError, match=r"junk\.mcap.*byte offset 0"):
+        LogReader(tmp_path / "junk.mcap")
+
+
+def chunk_layout(path: Path) -> list[tuple[Chunk, int]]:
+    """(chunk, message count) of every intact chunk, from the scanner."""
+    sc = Scanner(path)
+    out = []
+    for item in sc.scan():
+        if isinstance(item, Chunk):
+            contents = sc.load(item)
+            assert isinstance(contents, ChunkContents)
+            out.append((item, len(contents.messages)))
+    sc.close()
+    return out
+
+
+def count_percept(path: Path, skip_bad: bool = False) -> int:
+    with LogReader(path, skip_bad=skip_bad) as r:
+        return sum(1 for _ in r.messages())
+
+
+def test_truncation_is_named_and_recovered(tmp_path: Path) -> None:
+    path = tmp_path / "full.mcap"
+    written = write_log(path, n=30, chunk_size=20_000, foxglove=False)
+    layout = chunk_layout(path)
+    assert len(layout) >= 4
+    data = path.read_bytes()
+    for k in (1, 2, len(layout) - 1):
+        chunk = layout[k][0]
+        for cut in (chunk.offset + 3, chunk.offset + chunk.length // 2):
+            cut_path = tmp_path / f"cut_{cut}.mcap"
+            cut_path.write_bytes(data[:cut])
+            with pytest.raises(LogError, match=rf"cut_{cut}\.mcap: .*byte offset {chunk.offset}"):
+                count_percept(cut_path)
+            before = sum(n for _c, n in layout[:k])
+            assert count_percept(cut_path, skip_bad=True) == before
+            fixed = tmp_path / f"fixed_{cut}.mcap"
+            rep = recover(cut_path, fixed)
+            assert (rep.chunks_recovered, rep.messages) == (k, before)
+            assert rep.bytes_lost == cut - chunk.offset
+            with LogReader(fixed) as r:  # strict: a valid, complete file
+                got = [(m.topic, m.log_time_ns, [bytes(f) for f in m.frames]) for m in r.messages()]
+            assert got == written[:before]
+            with open(fixed, "rb") as f:  # indexed: the mcap package reads its summary
+                summary = make_reader(f).get_summary()
+                assert summary is not None and summary.statistics.message_count == before
+                assert len(summary.chunk_indexes) >= 1
+
+
+def test_corrupt_byte_in_a_chunk(tmp_path: Path) -> None:
+    path = tmp_path / "full.mcap"
+    write_log(path, n=30, chunk_size=20_000, foxglove=False)
+    layout = chunk_layout(path)
+    bad_chunk, bad_n = layout[2]
+    data = bytearray(path.read_bytes())
+    data[bad_chunk.offset + bad_chunk.length - 100] ^= 0xFF
+    bad = tmp_path / "bad.mcap"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(LogError, match=rf"bad\.mcap: .*(CRC|chunk).*byte offset {bad_chunk.offset}"):
+        count_percept(bad)
+    total = sum(n for _c, n in layout)
+    with LogReader(bad, skip_bad=True) as r:
+        assert sum(1 for _ in r.messages()) == total - bad_n
+        assert r.bad_parts == 1
+    rep = recover(bad, tmp_path / "fixed.mcap")
+    assert (rep.chunks_recovered, rep.chunks_bad, rep.messages) == (len(layout) - 1, 1, total - bad_n)
+
+
+def test_corrupt_record_length_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "full.mcap"
+    write_log(path, n=10, chunk_size=20_000, foxglove=False)
+    chunk = chunk_layout(path)[1][0]
+    data = bytearray(path.read_bytes())
+    data[chunk.offset + 8] = 0x7F  # high byte of the record length
+    (tmp_path / "len.mcap").write_bytes(bytes(data))
+    with pytest.raises(LogError, match=rf"runs past the end .*byte offset {chunk.offset}"):
+        count_percept(tmp_path / "len.mcap")
+    data[chunk.offset + 8] = 0
+    data[chunk.offset] = 0x55  # opcode
+    (tmp_path / "op.mcap").write_bytes(bytes(data))
+    with pytest.raises(LogError, match=rf"opcode 0x55.*byte offset {chunk.offset}"):
+        count_percept(tmp_path / "op.mcap")
