@@ -79,11 +79,12 @@ class Player:
                  rate: float | None = 1.0, loop: bool = False, start_s: float = 0.0,
                  end_s: float | None = None, topics: Sequence[str] | None = None,
                  paused: bool = False, progress: Callable[[Progress], None] | None = None,
-                 wait_subscribers: int = 0, wait_timeout_s: float = 5.0) -> None:
+                 wait_subscribers: int = 0, wait_timeout_s: float = 5.0,
+                 skip_bad: bool = False) -> None:
         if rate is not None and rate <= 0:
             raise LogError(f"{log_path}: rate must be > 0 or None (max), got {rate}")
         self.path = Path(log_path)
-        self.reader = LogReader(self.path)
+        self.reader = LogReader(self.path, skip_bad=skip_bad)
         self.first_ns, self.last_ns = log_span_ns(self.reader)
         self._own_pub = not isinstance(target, Publisher)
         self.publisher = Publisher(target) if self._own_pub else target  # type: ignore[arg-type]

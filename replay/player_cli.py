@@ -110,7 +110,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     bar = ProgressBar() if not args.quiet else None
     player = Player(args.log, args.endpoint, rate=args.rate, loop=args.loop, start_s=args.start,
                     end_s=args.end, topics=args.topics, paused=args.paused, progress=bar,
-                    wait_subscribers=args.wait_subscribers)
+                    wait_subscribers=args.wait_subscribers, skip_bad=args.skip_bad)
     try:
         player.start()
         if sys.stdin.isatty():
@@ -177,6 +177,8 @@ def register(registry: Any) -> None:
                    help="publisher bind address(es)")
     p.add_argument("--wait-subscribers", type=int, default=0, help="wait for N subscriptions (5 s max)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="play every readable message of a truncated or corrupt log (bad parts are logged)")
     p.set_defaults(func=cmd_replay)
 
     r = sub.add_parser("rerun", help="re-run a graph's processors over a log in virtual time")

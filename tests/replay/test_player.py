@@ -197,3 +197,26 @@ def test_replay_cli_non_tty(live_log, short_tmp, capsys):
     assert f"sent {len(want)} messages" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         parser.parse_args(["replay", str(live_log), "--rate", "-1"])
+
+
+def test_truncated_log_refused_then_played_with_skip_bad(short_tmp):
+    from percept.messages import Image
+    from replay.errors import LogError
+
+    log = short_tmp / "cut.mcap"
+    with LogWriter(log, chunk_size=64 * 1024, foxglove=False) as w:
+        for i in range(60):
+            img = Image(stamp_ns=i * 10_000_000, frame_id="cam", seq=i, encoding="mono8",
+                        data=np.full((64, 64), i, np.uint8))
+            w.write("camera/a", [bytes(f) for f in img.to_frames("camera/a")], i * 10_000_000)
+    data = log.read_bytes()
+    log.write_bytes(data[: len(data) * 2 // 3])  # cut inside a later chunk: the summary is gone
+    with pytest.raises(LogError, match="offset"):
+        Player(log, f"ipc://{short_tmp}/x.sock", rate=None)
+    player, sub = _play(log, f"ipc://{short_tmp}/cut.sock", rate=None, skip_bad=True)
+    with player, sub:
+        player.start()
+        got = _receive(sub, 0.3)
+        assert player.join(5.0)
+    seqs = [seq for _topic, seq, _t in got]
+    assert 0 < len(seqs) < 60 and seqs == list(range(len(seqs)))  # every complete chunk, in order
