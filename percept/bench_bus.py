@@ -12,7 +12,8 @@ measures three implementations sending the same bytes between two processes:
 
 Throughput: the sender sends as fast as back-pressure allows; the receiver times first to last
 message. Latency: paced sends stamped with ``CLOCK_MONOTONIC`` (one clock for all processes on
-Linux); the receiver subtracts. Each case runs ``repeat`` times interleaved; the median is kept.
+Linux); the receiver subtracts. Each case runs ``repeat`` times interleaved, the order of the
+implementations rotating every round; the median is kept.
 """
 
 from __future__ import annotations
@@ -165,7 +166,9 @@ def run(transports: tuple[str, ...] = ("ipc", "tcp"), payloads: tuple[str, ...] 
                 samples: dict[str, dict[str, list[float]]] = {
                     i: {"rate": [], "p50": [], "p99": []} for i in IMPLS}
                 for r in range(repeat):
-                    for impl in IMPLS:
+                    # rotate the order each round so no implementation always runs in the same
+                    # position (e.g. right after pickle's allocation-heavy latency run)
+                    for impl in IMPLS[r % len(IMPLS):] + IMPLS[:r % len(IMPLS)]:
                         for mode, count in (("throughput", n_tp), ("latency", n_lat)):
                             ep = f"ipc://{tmp}/{r}{impl}{mode}.sock" if transport == "ipc" else _free_tcp()
                             case = Case(impl, ep, shape, mode, count,
