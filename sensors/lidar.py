@@ -113,20 +113,20 @@ class FolderPlayer(Generic[M]):
 
 
 @dataclass(frozen=True)
-class LidarFileSourceConfig:
-    """Options of :class:`LidarFileSource`.
+class FolderSourceConfig:
+    """Options shared by the file-folder sources (lidar, radar).
 
     Attributes:
-        folder: folder of ``.bin`` (KITTI) and/or ``.pcd`` files, played in name order.
-        topic: output topic of :class:`~percept.messages.PointCloud` messages.
-        frame_id: frame of the points.
-        rate_hz: clouds per second of clock time; 0 plays as fast as a timer allows (1 kHz).
+        folder: folder of sensor files, played in name order.
+        topic: output topic.
+        frame_id: frame of the data.
+        rate_hz: messages per second of clock time; 0 plays as fast as a timer allows (1 kHz).
         loop: start again after the last file.
     """
 
     folder: str = "."
-    topic: str = "lidar/points"
-    frame_id: str = "lidar_top"
+    topic: str = "sensor"
+    frame_id: str = "sensor"
     rate_hz: float = 10.0
     loop: bool = False
 
@@ -135,6 +135,16 @@ class LidarFileSourceConfig:
             raise ValueError(f"rate_hz: expected >= 0, got {self.rate_hz}")
         if not self.topic or not self.frame_id:
             raise ValueError("topic and frame_id must be non-empty")
+
+
+@dataclass(frozen=True)
+class LidarFileSourceConfig(FolderSourceConfig):
+    """Options of :class:`LidarFileSource`: a folder of ``.bin`` (KITTI) and/or ``.pcd`` files
+    published as :class:`~percept.messages.PointCloud` (see :class:`FolderSourceConfig`)."""
+
+    topic: str = "lidar/points"
+    frame_id: str = "lidar_top"
+    rate_hz: float = 10.0
 
 
 class LidarFileSource(Processor):

@@ -21,7 +21,7 @@ import numpy as np
 from percept.messages import RadarScan
 from percept.node import NodeContext, Processor
 from sensors.errors import SensorError
-from sensors.lidar import FolderPlayer, list_files
+from sensors.lidar import FolderPlayer, FolderSourceConfig, list_files
 
 log = logging.getLogger(__name__)
 
@@ -158,28 +158,14 @@ def load_radar_file(path: str | Path, *, stamp_ns: int = 0, frame_id: str = "rad
 
 
 @dataclass(frozen=True)
-class RadarFileSourceConfig:
-    """Options of :class:`RadarFileSource`.
+class RadarFileSourceConfig(FolderSourceConfig):
+    """Options of :class:`RadarFileSource`: a folder of ``.bin`` (View-of-Delft) and/or ``.csv``
+    radar files published as :class:`~percept.messages.RadarScan` (see
+    :class:`~sensors.lidar.FolderSourceConfig`)."""
 
-    Attributes:
-        folder: folder of ``.bin`` (View-of-Delft) and/or ``.csv`` radar files, played in name order.
-        topic: output topic of :class:`~percept.messages.RadarScan` messages.
-        frame_id: frame of the targets.
-        rate_hz: scans per second of clock time; 0 plays as fast as a timer allows (1 kHz).
-        loop: start again after the last file.
-    """
-
-    folder: str = "."
     topic: str = "radar/scan"
     frame_id: str = "radar"
     rate_hz: float = 13.0
-    loop: bool = False
-
-    def __post_init__(self) -> None:
-        if self.rate_hz < 0:
-            raise ValueError(f"rate_hz: expected >= 0, got {self.rate_hz}")
-        if not self.topic or not self.frame_id:
-            raise ValueError("topic and frame_id must be non-empty")
 
 
 class RadarFileSource(Processor):
