@@ -14,10 +14,27 @@ import enum
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from fusion.motion import BoxMotion, BoxMotionConfig
+from percept.messages import Tracks, TrackStatus
+
+
+class MotionModel(Protocol):
+    """What a track needs of its motion model (e.g. :class:`fusion.motion.BoxMotion`,
+    :class:`fusion.motion3d.BoxMotion3D`): prediction over seconds, correction with a measurement,
+    and the current box and velocity in the model's own layout and units."""
+
+    def predict(self, dt_s: float) -> None: ...
+
+    def update(self, z: np.ndarray) -> None: ...
+
+    @property
+    def box(self) -> np.ndarray: ...
+
+    @property
+    def velocity(self) -> np.ndarray: ...
 
 
 class TrackState(enum.Enum):
@@ -65,12 +82,12 @@ class Track:
         misses: consecutive unmatched frames. last_update_ns: stamp of the last match.
     """
 
-    def __init__(self, track_id: int, xyxy: np.ndarray, confidence: float, class_id: int,
-                 stamp_ns: int, motion_config: BoxMotionConfig | None = None) -> None:
+    def __init__(self, track_id: int, motion: MotionModel, confidence: float, class_id: int,
+                 stamp_ns: int) -> None:
         self.id = track_id
         self.class_id = int(class_id)
         self.confidence = float(confidence)
-        self.motion = BoxMotion(xyxy, motion_config)
+        self.motion = motion
         self.state = TrackState.TENTATIVE
         self.hits = 1
         self.age = 1
@@ -81,13 +98,13 @@ class Track:
 
     @property
     def box(self) -> np.ndarray:
-        """(4,) ``x1, y1, x2, y2`` pixels of the current state."""
-        return self.motion.xyxy
+        """The current box in the motion model's layout (``x1, y1, x2, y2`` pixels for an image box)."""
+        return self.motion.box
 
     @property
     def velocity(self) -> np.ndarray:
-        """(2,) centre velocity in pixels per second."""
-        return self.motion.mean[4:6]
+        """The current velocity in the motion model's units (pixels/s or m/s)."""
+        return self.motion.velocity
 
     def predict(self, dt_s: float) -> None:
         """Advance the motion model by ``dt_s`` seconds and start a new frame (unmatched)."""
@@ -95,9 +112,9 @@ class Track:
         self.age += 1
         self.updated = False
 
-    def update(self, xyxy: np.ndarray, confidence: float, stamp_ns: int, config: LifecycleConfig) -> None:
-        """Correct with a matched detection; confirm or revive as needed."""
-        self.motion.update(xyxy)
+    def update(self, z: np.ndarray, confidence: float, stamp_ns: int, config: LifecycleConfig) -> None:
+        """Correct with a matched detection ``z`` (the motion model's measurement); confirm or revive."""
+        self.motion.update(z)
         self.confidence = float(confidence)
         self.hits += 1
         self.misses = 0
@@ -111,12 +128,11 @@ class Track:
         return f"Track(id={self.id}, {self.state.name}, class={self.class_id}, hits={self.hits})"
 
 
-def initiate(ids: IdCounter, xyxy: np.ndarray, confidence: float, class_id: int, stamp_ns: int,
-             first_frame: bool, config: LifecycleConfig,
-             motion_config: BoxMotionConfig | None = None) -> Track:
-    """A new track from an unmatched detection (CONFIRMED at once in a stream's first frame when
-    ``config.confirm_first_frame``, or when ``n_init <= 1``)."""
-    track = Track(ids.next(), xyxy, confidence, class_id, stamp_ns, motion_config)
+def initiate(ids: IdCounter, motion: MotionModel, confidence: float, class_id: int, stamp_ns: int,
+             first_frame: bool, config: LifecycleConfig) -> Track:
+    """A new track from an unmatched detection, its motion model already started on it (CONFIRMED
+    at once in a stream's first frame when ``config.confirm_first_frame``, or when ``n_init <= 1``)."""
+    track = Track(ids.next(), motion, confidence, class_id, stamp_ns)
     if (first_frame and config.confirm_first_frame) or config.n_init <= 1:
         track.state = TrackState.CONFIRMED
     return track
@@ -135,3 +151,18 @@ def mark_missed(track: Track, stamp_ns: int, config: LifecycleConfig) -> None:
     too_old_frames = config.max_age_frames > 0 and track.misses > config.max_age_frames
     if too_old_s or too_old_frames:
         track.state = TrackState.REMOVED
+
+
+def tracks_message(tracks: list[Track], state: np.ndarray, state_fields: tuple[str, ...], *, stamp_ns: int,
+                   frame_id: str, seq: int, class_names: tuple[str, ...] = ()) -> Tracks:
+    """``tracks`` as a ``Tracks`` message: ``state`` float (len(tracks), D) named by ``state_fields``;
+    one sensor, ``frame_id`` (the frame the tracks live in); ``status`` from each :class:`TrackState`."""
+    return Tracks(stamp_ns=stamp_ns, frame_id=frame_id, seq=seq,
+                  track_id=np.array([t.id for t in tracks], np.int64),
+                  class_id=np.array([t.class_id for t in tracks], np.int32),
+                  confidence=np.array([t.confidence for t in tracks], np.float32),
+                  state=np.asarray(state, np.float32).reshape(len(tracks), len(state_fields)),
+                  state_fields=state_fields,
+                  age=np.array([t.age for t in tracks], np.int32),
+                  status=np.array([TrackStatus[t.state.name] for t in tracks], np.uint8),
+                  sensors=np.ones(len(tracks), np.uint32), sensor_names=(frame_id,), class_names=class_names)

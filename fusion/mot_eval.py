@@ -137,39 +137,54 @@ class HotaState:
 
 def hota_state(gt: MotTable, res: MotTable) -> HotaState:
     """HOTA sums of one sequence (see the module docstring for the definition)."""
+    gt_f, tr_f = gt.frames(), res.frames()
+    empty = (np.zeros(0, np.int64), np.zeros((0, 4)))
+    frames = []
+    for f in sorted(set(gt_f) | set(tr_f)):
+        (g_ids, g_box), (t_ids, t_box) = gt_f.get(f, empty), tr_f.get(f, empty)
+        frames.append((g_ids, t_ids, iou_xywh(g_box, t_box)))
+    return hota_from_similarity(frames)
+
+
+def hota_from_similarity(frames: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> HotaState:
+    """HOTA sums of one sequence given, per frame in time order, ``(gt_ids (K,), track_ids (M,),
+    similarity (K, M))`` with similarity in [0, 1] (IoU for MOT boxes; any IoU-like score, e.g. 3D
+    IoU, works). Frames with only ground truth or only tracks still count (misses / false positives)."""
     from scipy.optimize import linear_sum_assignment
 
     na = len(HOTA_ALPHAS)
     zeros = np.zeros(na)
-    gt_ids, gt_inv = np.unique(gt.ids, return_inverse=True)
-    tr_ids, tr_inv = np.unique(res.ids, return_inverse=True)
-    n_gt, n_tr = len(gt.ids), len(res.ids)
+    sizes = [(len(g), len(t)) for g, t, _ in frames]
+    no_ids = [np.zeros(0, np.int64)]
+    all_g = np.concatenate([np.asarray(g, np.int64).reshape(-1) for g, _, _ in frames] or no_ids)
+    all_t = np.concatenate([np.asarray(t, np.int64).reshape(-1) for _, t, _ in frames] or no_ids)
+    for (k, m), (_, _, sim) in zip(sizes, frames, strict=True):
+        if np.shape(sim) != (k, m):
+            raise TrackingError(f"HOTA: similarity of shape {np.shape(sim)} for {k} gt and {m} track ids")
+    gt_ids, gt_inv = np.unique(all_g, return_inverse=True)
+    tr_ids, tr_inv = np.unique(all_t, return_inverse=True)
+    n_gt, n_tr = len(all_g), len(all_t)
     if n_gt == 0 or n_tr == 0:
         return HotaState(zeros.copy(), np.full(na, float(n_gt)), np.full(na, float(n_tr)), zeros.copy())
-    gt_idx = gt.frames()
-    tr_idx = res.frames()
-    g_map = {f: gt_inv[gt.frame == f] for f in gt_idx}
-    t_map = {f: tr_inv[res.frame == f] for f in tr_idx}
-    frames = sorted(set(gt_idx) & set(tr_idx))
-    sims = {f: iou_xywh(gt_idx[f][1], tr_idx[f][1]) for f in frames}
+    g_split = np.split(gt_inv, np.cumsum([k for k, _ in sizes])[:-1])
+    t_split = np.split(tr_inv, np.cumsum([m for _, m in sizes])[:-1])
+    both = [(g, t, np.asarray(f[2], np.float64))
+            for g, t, f in zip(g_split, t_split, frames, strict=True) if len(g) and len(t)]
 
     potential = np.zeros((len(gt_ids), len(tr_ids)))
     gt_count = np.bincount(gt_inv, minlength=len(gt_ids)).astype(np.float64)
     tr_count = np.bincount(tr_inv, minlength=len(tr_ids)).astype(np.float64)
-    for f in frames:
-        sim = sims[f]
+    for g, t, sim in both:
         denom = sim.sum(0)[None, :] + sim.sum(1)[:, None] - sim
         sim_iou = np.zeros_like(sim)
         ok = denom > np.finfo(float).eps
         sim_iou[ok] = sim[ok] / denom[ok]
-        potential[np.ix_(g_map[f], t_map[f])] += sim_iou
+        potential[np.ix_(g, t)] += sim_iou
     global_align = potential / (gt_count[:, None] + tr_count[None, :] - potential)
 
     tp = np.zeros(na)
     matches = np.zeros((na, len(gt_ids), len(tr_ids)))
-    for f in frames:
-        sim = sims[f]
-        g, t = g_map[f], t_map[f]
+    for g, t, sim in both:
         score = global_align[np.ix_(g, t)] * sim
         rows, cols = linear_sum_assignment(-score)
         for a, alpha in enumerate(HOTA_ALPHAS):

@@ -111,6 +111,13 @@ class BoxMotion:
         """(4,) current box ``x1, y1, x2, y2`` in pixels."""
         return xyah_to_xyxy(self.kf.x[:NDIM, 0])
 
+    box = xyxy
+
+    @property
+    def velocity(self) -> np.ndarray:
+        """(2,) box-centre velocity in pixels per second."""
+        return self.kf.x[4:6, 0].copy()
+
     def process_noise(self, dt_s: float) -> np.ndarray:
         """(8, 8) process noise accumulated over ``dt_s`` seconds."""
         c = self.config

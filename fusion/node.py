@@ -1,4 +1,5 @@
-"""``Tracker2DNode``: a processor turning per-camera ``Detections2D`` into ``Tracks``.
+"""Tracker nodes: ``Tracker2DNode`` (per-camera ``Detections2D`` -> ``Tracks``) and
+``Tracker3DNode`` (``Detections3D`` -> 3D ``Tracks``).
 
 One :class:`~fusion.tracker2d.Tracker2D` per input topic (one camera stream each); ids are unique
 across all streams of the node. The output topic is the input topic with its last component
@@ -10,14 +11,16 @@ not ending in ``detections`` gets ``/tracks`` appended). Output rows: ``state_fi
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from fusion.lifecycle import TrackState
+from fusion.lifecycle import IdCounter, TrackState, tracks_message
 from fusion.tracker2d import MultiStreamTracker, Tracker2DConfig
+from fusion.tracker3d import Tracker3D, Tracker3DConfig
 from percept.message import Message
-from percept.messages import Detections2D, Tracks, TrackStatus
+from percept.messages import Detections2D, Detections3D
 from percept.node import NodeContext, Processor
 
 STATE_FIELDS = ("x1", "y1", "x2", "y2", "vx", "vy")
@@ -75,14 +78,58 @@ class Tracker2DNode(Processor):
         seq = self.seq.get(out, 0)
         self.seq[out] = seq + 1
         state = np.array([[*t.box, *t.velocity] for t in tracks], np.float32).reshape(-1, len(STATE_FIELDS))
-        self.context.publish(out, Tracks(
-            stamp_ns=msg.stamp_ns, frame_id=msg.frame_id, seq=seq,
-            track_id=np.array([t.id for t in tracks], np.int64),
-            class_id=np.array([t.class_id for t in tracks], np.int32),
-            confidence=np.array([t.confidence for t in tracks], np.float32),
-            state=state, state_fields=STATE_FIELDS,
-            age=np.array([t.age for t in tracks], np.int32),
-            status=np.array([TrackStatus[t.state.name] for t in tracks], np.uint8),
-            sensors=np.ones(len(tracks), np.uint32), sensor_names=(msg.frame_id,),
-            class_names=msg.class_names,
-        ))
+        self.context.publish(out, tracks_message(tracks, state, STATE_FIELDS, stamp_ns=msg.stamp_ns,
+                                                 frame_id=msg.frame_id, seq=seq, class_names=msg.class_names))
+
+
+@dataclass(frozen=True)
+class Tracker3DNodeConfig:
+    """Options of :class:`Tracker3DNode`.
+
+    Attributes:
+        tracker: the 3D tracker settings (same for every stream).
+        publish_all: also publish TENTATIVE and LOST tracks (default: CONFIRMED tracks matched in
+            this frame, as ``Tracker3D.update`` returns).
+    """
+
+    tracker: Tracker3DConfig = field(default_factory=Tracker3DConfig)
+    publish_all: bool = False
+
+
+class Tracker3DNode(Processor):
+    """Tracks the 3D boxes of every ``Detections3D`` topic it receives (one :class:`Tracker3D` per
+    topic, ids unique across topics); other messages are ignored and counted in ``ignored``.
+
+    Output: ``Tracks`` on :func:`output_topic` of the input topic, in the detections' frame, with
+    ``state_fields`` = ``x, y, z, length, width, height, yaw, vx, vy, vz`` (geometric centre in
+    metres, heading in radians, centre velocity in m/s) and the input's ``stamp_ns``.
+    """
+
+    Config = Tracker3DNodeConfig
+
+    def start(self, ctx: NodeContext) -> None:
+        super().start(ctx)
+        self.ids = IdCounter()
+        self.trackers: dict[str, Tracker3D] = {}
+        self.seq: dict[str, int] = {}
+        self.ignored = 0
+
+    def on_message(self, topic: str, msg: Message) -> None:
+        if not isinstance(msg, Detections3D):
+            self.ignored += 1
+            return
+        tracker = self.trackers.get(topic)
+        if tracker is None:
+            tracker = self.trackers[topic] = Tracker3D(self.config.tracker, self.ids)
+        before = tracker.stats.out_of_order
+        tracks = tracker.update(msg)
+        if tracker.stats.out_of_order != before:
+            self.context.log.warning("%s: frame %d ns out of order, dropped", topic, msg.stamp_ns)
+            return
+        if self.config.publish_all:
+            live = [t for t in tracker.tracks if t.state != TrackState.REMOVED]
+            tracks = tracker.tracks_message(msg, live)
+        out = output_topic(topic)
+        seq = self.seq.get(out, 0)
+        self.seq[out] = seq + 1
+        self.context.publish(out, dataclasses.replace(tracks, seq=seq))

@@ -32,7 +32,7 @@ from fusion.association import assign, cost_matrix
 from fusion.cmc import estimate_camera_motion
 from fusion.errors import TrackingError
 from fusion.lifecycle import IdCounter, LifecycleConfig, Track, TrackState, initiate, mark_missed
-from fusion.motion import BoxMotionConfig
+from fusion.motion import BoxMotion, BoxMotionConfig
 from percept.detections import Detections
 
 log = logging.getLogger(__name__)
@@ -137,8 +137,9 @@ class Tracker2D:
                 mark_missed(t, stamp_ns, cfg.lifecycle)
         self.tracks = [t for t in self.tracks if t.state != TrackState.REMOVED]
         for i in high[dets.confidence[high] >= cfg.new_track_thresh]:
-            self.tracks.append(initiate(self.ids, dets.xyxy[i], dets.confidence[i], dets.class_id[i],
-                                        stamp_ns, first, cfg.lifecycle, cfg.motion))
+            motion = BoxMotion(dets.xyxy[i], cfg.motion)
+            self.tracks.append(initiate(self.ids, motion, dets.confidence[i], dets.class_id[i],
+                                        stamp_ns, first, cfg.lifecycle))
         return self._output()
 
     def _valid(self, dets: Detections) -> Detections:

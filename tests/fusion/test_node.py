@@ -91,3 +91,34 @@ def test_cli_track2d_on_tud_campus(shared_data, tmp_path) -> None:
     assert np.all(np.diff(rows[:, 0]) >= 0)
     pairs = {(int(f), int(i)) for f, i in rows[:, :2]}
     assert len(pairs) == len(rows)  # one row per id per frame
+
+
+def test_tracker3d_node_publishes_tracks_per_topic() -> None:
+    from fusion.node import Tracker3DNode
+    from fusion.tracker3d import STATE_FIELDS as STATE_3D
+    from percept.messages import Detections3D
+
+    def d3(k: int, x: float) -> Detections3D:
+        return Detections3D(stamp_ns=k * 100_000_000, frame_id="camera_left", seq=k,
+                            centre=np.array([[x, 1.0, 10 + 0.5 * k]], np.float32),
+                            size=np.array([[4.0, 1.8, 1.5]], np.float32), yaw=np.zeros(1, np.float32),
+                            class_id=np.ones(1, np.int32), score=np.full(1, 3.0, np.float32),
+                            class_names=("Pedestrian", "Car", "Cyclist"))
+
+    runner = LocalRunner(make_processor("tracker3d", {"tracker": {"cost": "giou3d"}}, "test"), start_ns=0)
+    for k in range(4):
+        runner.feed("kitti/detections", d3(k, 0.0))
+        runner.feed("other/boxes", d3(k, 3.0))
+    runner.feed("kitti/detections", frame(0, "cam", 0, 10.0))  # a 2D message: ignored
+    runner.feed("kitti/detections", d3(1, 0.0))  # older than the last frame: dropped, nothing published
+    runner.close()
+    node = runner.processor
+    assert isinstance(node, Tracker3DNode) and node.ignored == 1
+    main = [m for t, m in runner.outputs if t == "kitti/tracks"]
+    other = [m for t, m in runner.outputs if t == "other/boxes/tracks"]
+    assert len(main) == len(other) == 4
+    assert [m.seq for m in main] == [0, 1, 2, 3]
+    assert main[-1].state_fields == STATE_3D and main[-1].frame_id == "camera_left"
+    assert main[-1].track_id.tolist() != other[-1].track_id.tolist()
+    np.testing.assert_allclose(main[-1].state[0, [0, 2]], [0.0, 11.5], atol=0.2)
+    assert main[-1].state[0, STATE_3D.index("vz")] > 2.0
