@@ -179,21 +179,13 @@ def ort_session(path: str | Path, threads: int) -> Any:
 
 
 def make_detector(model: str, backend: str, threads: int, conf: float, iou: float) -> Any:
-    """A :class:`Detector`; with onnxruntime its session gets ``threads`` intra-op threads.
-
-    ``DetectorConfig`` has no thread option, so the detector's default backend is replaced by an
-    ``OnnxRuntimeBackend`` built with ``intra_op_threads`` (same model file, same providers).
-    """
-    from perception.backends import choose_backend
-    from perception.backends.onnxruntime import OnnxRuntimeBackend
+    """A :class:`Detector` on the CPU; with onnxruntime its session gets ``threads`` intra-op
+    threads (``DetectorConfig.threads``), as the raw and ultralytics sessions of the benchmark do."""
     from perception.detector import Detector, DetectorConfig
 
-    config = DetectorConfig(model=model, backend=backend, conf=conf, iou=iou)  # type: ignore[arg-type]
-    det = Detector(config)
-    if choose_backend(config) == "onnxruntime":
-        det.backend.close()
-        det.backend = OnnxRuntimeBackend(model, providers=("CPUExecutionProvider",), intra_op_threads=threads)
-    return det
+    config = DetectorConfig(model=model, backend=backend, conf=conf, iou=iou,  # type: ignore[arg-type]
+                            providers=("CPUExecutionProvider",), threads=threads)
+    return Detector(config)
 
 
 class PerceptImpl(Impl):

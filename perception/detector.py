@@ -54,6 +54,8 @@ class DetectorConfig:
         tile_overlap: fraction of a tile shared with its neighbour when tiling.
         device: ``"cpu"`` or ``"cuda[:N]"``.
         providers: onnxruntime execution providers (``None``: chosen from ``device``).
+        threads: onnxruntime intra-op threads (``None``: onnxruntime's default, one per physical
+            core); pin it on a shared edge computer so the detector leaves cores to other nodes.
     """
 
     model: str
@@ -69,6 +71,7 @@ class DetectorConfig:
     tile_overlap: float = 0.2
     device: str = "cpu"
     providers: tuple[str, ...] | None = None
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.backend not in ("onnxruntime", "tensorrt", "ultralytics", "auto"):
@@ -90,6 +93,10 @@ class DetectorConfig:
             raise DetectorConfigError(
                 f"DetectorConfig.tile_overlap: expected a value in [0, 1), got {self.tile_overlap}"
             )
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                                         or self.threads < 1):
+            raise DetectorConfigError(f"DetectorConfig.threads: expected an integer >= 1 or null, "
+                                      f"got {self.threads!r}")
         if self.input_size is not None and (len(self.input_size) != 2 or min(self.input_size) <= 0):
             raise DetectorConfigError(
                 f"DetectorConfig.input_size: expected positive (h, w), got {self.input_size}"

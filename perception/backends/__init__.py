@@ -85,7 +85,8 @@ def make_backend(config: DetectorConfig, info: ModelInfo | None) -> Backend:
     if name == "onnxruntime":
         from perception.backends.onnxruntime import OnnxRuntimeBackend
 
-        return OnnxRuntimeBackend(config.model, providers=config.providers or providers_for(config.device))
+        return OnnxRuntimeBackend(config.model, providers=config.providers or providers_for(config.device),
+                                  intra_op_threads=config.threads)
     if name not in _MODULES:
         raise DetectorError(f"DetectorConfig.backend: unknown backend {name!r}")
     module = _import(name)

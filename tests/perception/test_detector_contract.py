@@ -229,6 +229,9 @@ def test_config_errors_name_the_field(tmp_path):
         DetectorConfig(model="m.onnx", tiles="3")
     with pytest.raises(DetectorError, match=r"DetectorConfig\.max_det: expected >= 1, got 0"):
         DetectorConfig(model="m.onnx", max_det=0)
+    for bad in (0, 1.5, True):
+        with pytest.raises(DetectorError, match=r"DetectorConfig\.threads: expected an integer >= 1 or null"):
+            DetectorConfig(model="m.onnx", threads=bad)
     with pytest.raises(DetectorError, match="file not found"):
         Detector(DetectorConfig(model=str(tmp_path / "missing.onnx")))
     junk = tmp_path / "junk.onnx"

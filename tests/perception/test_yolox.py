@@ -116,3 +116,16 @@ def test_bus_reference_scores(yolox_path, shared_data):
     # the bus spans most of the image width and its middle band
     assert bus_box[2] - bus_box[0] > 0.8 * img.shape[1]
     assert bus_box[1] < 0.4 * img.shape[0] < bus_box[3]
+
+
+def test_threads_reach_the_onnxruntime_session(shared_model):
+    """``DetectorConfig.threads`` sets the session's intra-op threads; ``None`` keeps onnxruntime's."""
+    from perception.detector import Detector, DetectorConfig
+
+    model = str(shared_model("yolox_nano_coco_416.onnx"))
+    for threads, expect in ((1, 1), (2, 2), (None, 0)):  # 0: onnxruntime picks (physical cores)
+        det = Detector(DetectorConfig(model=model, threads=threads))
+        try:
+            assert det.backend._session.get_session_options().intra_op_num_threads == expect
+        finally:
+            det.close()
