@@ -48,8 +48,8 @@ def live(log: Path, tmp: Path) -> dict:
     graph = validate(build(GraphConfig, spec, "graph"))
     launcher = Launcher(graph, tmp / "run")
     (tracker_ep,) = [c.spec.endpoint for c in launcher.children.values()]
-    reader = LogReader(log)
-    n_in = sum(1 for m in reader.messages([IN_TOPIC]))
+    with LogReader(log) as reader:
+        n_in = sum(1 for _ in reader.messages([IN_TOPIC]))
     sub = Subscriber(tracker_ep, (OUT_TOPIC,), hwm=100000)
     launcher.start()
     try:
@@ -81,7 +81,8 @@ def virtual(log: Path, tmp: Path) -> dict:
     for k in range(2):
         out = tmp / f"rerun{k}.mcap"
         stats.append(rerun(log, GRAPH, out))
-        outs.append([b"".join(bytes(f) for f in m.frames) for m in LogReader(out).messages([OUT_TOPIC])])
+        with LogReader(out) as reader:
+            outs.append([b"".join(bytes(f) for f in m.frames) for m in reader.messages([OUT_TOPIC])])
     s = stats[0]
     return {"mode": "percept rerun (virtual time)", "messages_in": s.inputs, "messages_out": len(outs[0]),
             "span_s": s.span_s, "wall_s": round(s.wall_s, 3), "speed_x": round(s.speed_x, 1),

@@ -153,6 +153,14 @@ def mark_missed(track: Track, stamp_ns: int, config: LifecycleConfig) -> None:
         track.state = TrackState.REMOVED
 
 
+def reported(tracks: list[Track], include_all: bool = False) -> list[Track]:
+    """The tracks a tracker reports for the current frame: CONFIRMED ones matched in it, or with
+    ``include_all`` every track not REMOVED (TENTATIVE and LOST too)."""
+    if include_all:
+        return [t for t in tracks if t.state != TrackState.REMOVED]
+    return [t for t in tracks if t.state == TrackState.CONFIRMED and t.updated]
+
+
 def tracks_message(tracks: list[Track], state: np.ndarray, state_fields: tuple[str, ...], *, stamp_ns: int,
                    frame_id: str, seq: int, class_names: tuple[str, ...] = ()) -> Tracks:
     """``tracks`` as a ``Tracks`` message: ``state`` float (len(tracks), D) named by ``state_fields``;

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fusion.lifecycle import IdCounter, TrackState, tracks_message
+from fusion.lifecycle import IdCounter, reported, tracks_message
 from fusion.tracker2d import MultiStreamTracker, Tracker2DConfig
 from fusion.tracker3d import Tracker3D, Tracker3DConfig
 from percept.message import Message
@@ -48,7 +48,22 @@ def output_topic(topic: str) -> str:
     return f"{topic}/tracks"
 
 
-class Tracker2DNode(Processor):
+class _TrackerNode(Processor):
+    """What both tracker nodes share: a ``seq`` counter per output topic and the ``ignored`` count."""
+
+    def start(self, ctx: NodeContext) -> None:
+        super().start(ctx)
+        self.seq: dict[str, int] = {}
+        self.ignored = 0
+
+    def next_seq(self, topic: str) -> int:
+        """The next ``seq`` of output ``topic`` (0, 1, 2, ...)."""
+        seq = self.seq.get(topic, 0)
+        self.seq[topic] = seq + 1
+        return seq
+
+
+class Tracker2DNode(_TrackerNode):
     """Tracks the boxes of every ``Detections2D`` topic it receives; other messages are ignored
     (and counted in ``ignored``)."""
 
@@ -57,8 +72,6 @@ class Tracker2DNode(Processor):
     def start(self, ctx: NodeContext) -> None:
         super().start(ctx)
         self.trackers = MultiStreamTracker(self.config.tracker)
-        self.seq: dict[str, int] = {}
-        self.ignored = 0
 
     def on_message(self, topic: str, msg: Message) -> None:
         if not isinstance(msg, Detections2D):
@@ -70,16 +83,12 @@ class Tracker2DNode(Processor):
         if tracker.stats.out_of_order != before:
             self.context.log.warning("%s: frame %d ns out of order, dropped", topic, msg.stamp_ns)
             return
-        if self.config.publish_all:
-            tracks = [t for t in tracker.tracks if t.state != TrackState.REMOVED]
-        else:
-            tracks = [t for t in tracker.tracks if t.state == TrackState.CONFIRMED and t.updated]
+        tracks = reported(tracker.tracks, self.config.publish_all)
         out = output_topic(topic)
-        seq = self.seq.get(out, 0)
-        self.seq[out] = seq + 1
         state = np.array([[*t.box, *t.velocity] for t in tracks], np.float32).reshape(-1, len(STATE_FIELDS))
         self.context.publish(out, tracks_message(tracks, state, STATE_FIELDS, stamp_ns=msg.stamp_ns,
-                                                 frame_id=msg.frame_id, seq=seq, class_names=msg.class_names))
+                                                 frame_id=msg.frame_id, seq=self.next_seq(out),
+                                                 class_names=msg.class_names))
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,7 @@ class Tracker3DNodeConfig:
     publish_all: bool = False
 
 
-class Tracker3DNode(Processor):
+class Tracker3DNode(_TrackerNode):
     """Tracks the 3D boxes of every ``Detections3D`` topic it receives (one :class:`Tracker3D` per
     topic, ids unique across topics); other messages are ignored and counted in ``ignored``.
 
@@ -111,8 +120,6 @@ class Tracker3DNode(Processor):
         super().start(ctx)
         self.ids = IdCounter()
         self.trackers: dict[str, Tracker3D] = {}
-        self.seq: dict[str, int] = {}
-        self.ignored = 0
 
     def on_message(self, topic: str, msg: Message) -> None:
         if not isinstance(msg, Detections3D):
@@ -127,9 +134,6 @@ class Tracker3DNode(Processor):
             self.context.log.warning("%s: frame %d ns out of order, dropped", topic, msg.stamp_ns)
             return
         if self.config.publish_all:
-            live = [t for t in tracker.tracks if t.state != TrackState.REMOVED]
-            tracks = tracker.tracks_message(msg, live)
+            tracks = tracker.tracks_message(msg, reported(tracker.tracks, include_all=True))
         out = output_topic(topic)
-        seq = self.seq.get(out, 0)
-        self.seq[out] = seq + 1
-        self.context.publish(out, dataclasses.replace(tracks, seq=seq))
+        self.context.publish(out, dataclasses.replace(tracks, seq=self.next_seq(out)))

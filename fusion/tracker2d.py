@@ -31,7 +31,7 @@ import numpy as np
 from fusion.association import assign, cost_matrix
 from fusion.cmc import estimate_camera_motion
 from fusion.errors import TrackingError
-from fusion.lifecycle import IdCounter, LifecycleConfig, Track, TrackState, initiate, mark_missed
+from fusion.lifecycle import IdCounter, LifecycleConfig, Track, TrackState, initiate, mark_missed, reported
 from fusion.motion import BoxMotion, BoxMotionConfig
 from percept.detections import Detections
 
@@ -183,7 +183,7 @@ class Tracker2D:
                 t.motion.shift(affine)
 
     def _output(self) -> Detections:
-        out = [t for t in self.tracks if t.state == TrackState.CONFIRMED and t.updated]
+        out = reported(self.tracks)
         if not out:
             return Detections.empty(with_track_id=True)
         return Detections(xyxy=np.array([t.box for t in out], np.float32),

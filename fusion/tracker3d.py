@@ -44,6 +44,7 @@ from fusion.lifecycle import (
     TrackState,
     initiate,
     mark_missed,
+    reported,
     tracks_message,
 )
 from fusion.motion3d import BoxMotion3D, BoxMotion3DConfig
@@ -143,8 +144,7 @@ class Tracker3D:
         for i in left[score[left] >= cfg.new_track_thresh]:
             motion = BoxMotion3D(z[i], cfg.motion)
             self.tracks.append(initiate(self.ids, motion, score[i], cls[i], stamp_ns, first, cfg.lifecycle))
-        out = [t for t in self.tracks if t.state == TrackState.CONFIRMED and t.updated]
-        return self.tracks_message(dets, out)
+        return self.tracks_message(dets, reported(self.tracks))
 
     def _valid(self, dets: Detections3D) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Measurements (K, 7) ``x y z yaw l w h``, scores (K,) and classes (K,) of the usable boxes."""

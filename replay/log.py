@@ -293,17 +293,21 @@ class LogReader:
             if contents is not None:
                 sources.append(contents)
 
-    def messages(self, topics: Sequence[str] | None = None, start_ns: int | None = None,
-                 end_ns: int | None = None) -> Iterator[LoggedMessage]:
-        """Percept messages whose topic starts with one of ``topics`` (all if None), in log-time order."""
+    def _percept(self, start_ns: int | None, end_ns: int | None) -> Iterator[tuple[int, int, Any, Any]]:
+        """(log_time, file offset, channel, data) of the percept channels' records, in log-time order;
+        a record on an unknown channel is reported as corrupt and skipped."""
         channels = self._scanner.channels
         for t, off, cid, data in self._raw(start_ns, end_ns):
             ch = channels.get(cid)
             if ch is None:
                 self._bad(Corrupt(off, f"message on unknown channel {cid}"))
-                continue
-            if ch.message_encoding != MESSAGE_ENCODING:
-                continue
+            elif ch.message_encoding == MESSAGE_ENCODING:
+                yield t, off, ch, data
+
+    def messages(self, topics: Sequence[str] | None = None, start_ns: int | None = None,
+                 end_ns: int | None = None) -> Iterator[LoggedMessage]:
+        """Percept messages whose topic starts with one of ``topics`` (all if None), in log-time order."""
+        for t, off, ch, data in self._percept(start_ns, end_ns):
             if topics is not None and not any(ch.topic.startswith(p) for p in topics):
                 continue
             try:
@@ -316,14 +320,8 @@ class LogReader:
     def summary(self) -> LogSummary:
         """Per-topic schema, count and time span of the percept channels."""
         out = LogSummary(self.path)
-        channels, schemas = self._scanner.channels, self._scanner.schemas
-        for t, off, cid, _data in self._raw(None, None):
-            ch = channels.get(cid)
-            if ch is None:
-                self._bad(Corrupt(off, f"message on unknown channel {cid}"))
-                continue
-            if ch.message_encoding != MESSAGE_ENCODING:
-                continue
+        schemas = self._scanner.schemas
+        for t, _off, ch, _data in self._percept(None, None):
             info = out.topics.get(ch.topic)
             if info is None:
                 sc = schemas.get(ch.schema_id)
