@@ -65,7 +65,7 @@ def gt_detections(seq: KittiTrackingSequence, k: int, stamp: int) -> Detections3
     g = seq.frame_labels(k)
     g = g.select(g.class_id < len(DET_CLASSES))  # GT ids 0..2 are the detector's classes
     return Detections3D(stamp_ns=stamp, frame_id="camera_0_rect", seq=k, centre=g.centre, size=g.size_lwh,
-                        yaw=g.rot_y, class_id=g.class_id, score=np.ones(len(g), np.float32),
+                        yaw=g.rot_y, class_id=g.class_id, confidence=np.ones(len(g), np.float32),
                         class_names=DET_CLASSES)
 
 

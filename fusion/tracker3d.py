@@ -57,6 +57,11 @@ STATE_FIELDS = ("x", "y", "z", "length", "width", "height", "yaw", "vx", "vy", "
 COSTS = ("giou3d", "iou3d", "centre")
 
 
+def measurements(dets: Detections3D) -> np.ndarray:
+    """float64 (N, 7) box measurements ``x y z yaw l w h`` of ``dets`` (metres, radians)."""
+    return np.column_stack([dets.centre, dets.yaw, dets.size]).astype(np.float64).reshape(-1, 7)
+
+
 @dataclass(frozen=True)
 class Tracker3DConfig:
     """The 3D tracker's settings (one configuration for every sequence).
@@ -132,7 +137,9 @@ class Tracker3D:
         self.last_stamp_ns, self.frame_id = stamp_ns, dets.frame_id
         self.class_names = dets.class_names or self.class_names
         self.stats.frames += 1
-        z, score, cls = self._valid(dets)
+        usable = self._valid(dets)
+        z, score = measurements(usable), usable.confidence.astype(np.float64)
+        cls = usable.class_id.astype(np.int64)
         for t in self.tracks:
             t.predict(dt_s)
         cfg = self.config
@@ -146,17 +153,16 @@ class Tracker3D:
             self.tracks.append(initiate(self.ids, motion, score[i], cls[i], stamp_ns, first, cfg.lifecycle))
         return self.tracks_message(dets, reported(self.tracks))
 
-    def _valid(self, dets: Detections3D) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Measurements (K, 7) ``x y z yaw l w h``, scores (K,) and classes (K,) of the usable boxes."""
-        z = np.column_stack([dets.centre, dets.yaw, dets.size]).astype(np.float64).reshape(-1, 7)
-        score = dets.score.astype(np.float64)
-        ok = np.isfinite(z).all(axis=1) & ~np.isnan(score) & (z[:, 4:] > 0).all(axis=1)
-        high = ok & (score >= self.config.score_thresh)
+    def _valid(self, dets: Detections3D) -> Detections3D:
+        """The usable rows of ``dets``: finite, positive size, confidence at least ``score_thresh``."""
+        z = measurements(dets)
+        ok = np.isfinite(z).all(axis=1) & ~np.isnan(dets.confidence) & (z[:, 4:] > 0).all(axis=1)
+        high = ok & (dets.confidence >= self.config.score_thresh)
         self.stats.dropped_invalid += int((~ok).sum())
         self.stats.dropped_low += int((ok & ~high).sum())
         if (~ok).any():
             log.debug("dropped %d invalid 3D boxes", int((~ok).sum()))
-        return z[high], score[high], dets.class_id[high].astype(np.int64)
+        return dets[high]
 
     def cost(self, boxes: np.ndarray, z: np.ndarray) -> np.ndarray:
         """(T, D) association cost of track boxes (T, 7) and detections (D, 7), both ``x y z yaw l w h``."""

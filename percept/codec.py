@@ -136,9 +136,12 @@ def decode(frames: Sequence[Any], limits: CodecLimits = DEFAULT_LIMITS) -> Envel
     cls = message_class(schema)
     if cls is None:
         raise DecodeError(f"unknown schema {schema!r}")
-    if isinstance(version, bool) or not isinstance(version, int) or version != cls.VERSION:
-        raise DecodeError(f"{schema}: unsupported version {version!r}, this build reads {cls.VERSION}")
-    arrays = _decode_arrays(cls, entries, frames[2:], limits)
+    if isinstance(version, bool) or not isinstance(version, int) or (
+            version != cls.VERSION and version not in cls.LEGACY_ARRAY_NAMES):
+        readable = sorted({cls.VERSION, *cls.LEGACY_ARRAY_NAMES})
+        raise DecodeError(f"{schema}: unsupported version {version!r}, this build reads {readable}")
+    renames = cls.LEGACY_ARRAY_NAMES.get(version, {}) if version != cls.VERSION else {}
+    arrays = _decode_arrays(cls, entries, frames[2:], limits, renames)
     _check_scalars(cls, scalars, limits)
     try:
         msg = cls.from_wire(scalars, arrays)
@@ -172,8 +175,10 @@ def _unpack_header(raw: memoryview | bytes, limits: CodecLimits) -> dict[str, An
 
 
 def _decode_arrays(
-    cls: type[Message], entries: list[Any], buffers: Sequence[Any], limits: CodecLimits
+    cls: type[Message], entries: list[Any], buffers: Sequence[Any], limits: CodecLimits,
+    renames: Mapping[str, str],
 ) -> dict[str, np.ndarray]:
+    """Checked arrays by (current) field name; ``renames`` maps an old version's names."""
     schema = cls.SCHEMA
     if len(entries) > limits.max_arrays:
         raise DecodeError(f"{schema}: {len(entries)} arrays declared, cap is {limits.max_arrays}")
@@ -187,6 +192,8 @@ def _decode_arrays(
         if not (isinstance(entry, list) and len(entry) == 3):
             raise DecodeError(f"{schema}: array entry {i}: expected [name, dtype, shape]")
         name, dtype_name, shape = entry
+        if isinstance(name, str):
+            name = renames.get(name, name)
         spec = cls.ARRAYS.get(name) if isinstance(name, str) else None
         if spec is None:
             raise DecodeError(f"{schema}: unknown array field {name!r}")

@@ -131,6 +131,9 @@ class Message:
 
     SCHEMA: ClassVar[str] = ""
     VERSION: ClassVar[int] = 1
+    #: Older wire versions this build still decodes, each with its renamed array fields
+    #: (old name -> current name). A schema change bumps ``VERSION`` and adds a row here.
+    LEGACY_ARRAY_NAMES: ClassVar[Mapping[int, Mapping[str, str]]] = {}
     ARRAYS: ClassVar[Mapping[str, ArraySpec]] = {}
     SCALARS: ClassVar[Mapping[str, Scalar]] = {}
 

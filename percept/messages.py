@@ -7,8 +7,9 @@ views of the socket buffers.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from percept.detections import DETECTION_ARRAYS, Detections
 from percept.errors import MessageError
-from percept.message import ArraySpec, Message, Scalar, check_stamp
+from percept.message import ArraySpec, Message, Scalar, as_array, check_stamp
 
 __all__ = [
     "Detections2D",
@@ -252,37 +253,49 @@ class Detections2D(Message):
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Detections3D(Message):
-    """3D boxes in ``frame_id`` (metres, radians).
+    """Columnar 3D boxes in ``frame_id`` (metres, radians), one row per object.
+
+    The 3D counterpart of :class:`~percept.detections.Detections`: the same column names
+    (``confidence``, ``class_id``), the same casting and expected-vs-actual shape errors,
+    row selection with ``dets[index_or_mask]`` and :meth:`concatenate`.
 
     Attributes:
         centre: float32 (N, 3) box centre.
         size: float32 (N, 3) length (along heading), width, height.
         yaw: float32 (N,) heading about the frame's up axis.
-        class_id: int32 (N,); score: float32 (N,).
+        class_id: int32 (N,); confidence: float32 (N,) detector score (may be unbounded, e.g.
+            logits; higher is better).
         velocity: float32 (N, 3) m/s, optional.
         covariance: float32 (N, D, D) state covariance, optional, layout named by
             ``covariance_fields`` (D names).
+
+    Wire versions: 2 (this one); version 1 (``score`` instead of ``confidence``) still decodes.
     """
 
     SCHEMA: ClassVar[str] = "percept.Detections3D"
+    VERSION: ClassVar[int] = 2
+    LEGACY_ARRAY_NAMES: ClassVar[Mapping[int, Mapping[str, str]]] = {1: {"score": "confidence"}}
     ARRAYS: ClassVar[Mapping[str, ArraySpec]] = {
         "centre": ArraySpec(("f4",), ((N, 3),)),
         "size": ArraySpec(("f4",), ((N, 3),)),
         "yaw": ArraySpec(("f4",), ((N,),)),
         "class_id": ArraySpec(("i4",), ((N,),)),
-        "score": ArraySpec(("f4",), ((N,),)),
+        "confidence": ArraySpec(("f4",), ((N,),)),
         "velocity": ArraySpec(("f4",), ((N, 3),), optional=True),
         "covariance": ArraySpec(("f4",), ((N, N, N),), optional=True),
     }
     SCALARS: ClassVar[Mapping[str, Scalar]] = {
         "class_names": Scalar.STR_TUPLE, "covariance_fields": Scalar.STR_TUPLE,
     }
+    _EMPTY_SHAPES: ClassVar[Mapping[str, tuple[int, ...]]] = {
+        "centre": (0, 3), "size": (0, 3), "velocity": (0, 3),
+    }
 
     centre: np.ndarray
     size: np.ndarray
     yaw: np.ndarray
     class_id: np.ndarray
-    score: np.ndarray
+    confidence: np.ndarray
     velocity: np.ndarray | None = None
     covariance: np.ndarray | None = None
     class_names: tuple[str, ...] = ()
@@ -291,6 +304,14 @@ class Detections3D(Message):
     def __post_init__(self) -> None:
         object.__setattr__(self, "class_names", tuple(self.class_names))
         object.__setattr__(self, "covariance_fields", tuple(self.covariance_fields))
+        for name, spec in self.ARRAYS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            arr = as_array("Detections3D", name, value, spec.dtypes[0])
+            if arr.size == 0 and name in self._EMPTY_SHAPES and arr.shape != self._EMPTY_SHAPES[name]:
+                arr = arr.reshape(self._EMPTY_SHAPES[name])
+            object.__setattr__(self, name, arr)
         super().__post_init__()
         _check_rows("Detections3D", len(self.centre), **{n: getattr(self, n) for n in self.ARRAYS})
         cov = self.covariance
@@ -301,6 +322,48 @@ class Detections3D(Message):
 
     def __len__(self) -> int:
         return len(self.centre)
+
+    @classmethod
+    def empty(cls, *, stamp_ns: int, frame_id: str, seq: int = 0,
+              class_names: tuple[str, ...] = ()) -> Self:
+        """Zero boxes (no velocity, no covariance)."""
+        return cls(stamp_ns=stamp_ns, frame_id=frame_id, seq=seq, centre=np.zeros((0, 3), np.float32),
+                   size=np.zeros((0, 3), np.float32), yaw=np.zeros(0, np.float32),
+                   class_id=np.zeros(0, np.int32), confidence=np.zeros(0, np.float32),
+                   class_names=class_names)
+
+    def _rows(self, pick: Any) -> dict[str, Any]:
+        return {n: None if getattr(self, n) is None else pick(n, getattr(self, n)) for n in self.ARRAYS}
+
+    def __getitem__(self, index: int | slice | Sequence[int] | np.ndarray) -> Self:
+        """Rows selected by an index, slice, integer array or boolean mask (header kept)."""
+        if isinstance(index, int | np.integer):
+            index = np.array([index])  # keeps rows 2-D; out of range raises IndexError
+        return dataclasses.replace(self, **self._rows(lambda _n, a: a[index]))
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[Detections3D]) -> Self:
+        """All rows of ``parts`` in order, with the first part's header (stamp, frame, seq, names).
+
+        Optional columns are kept only when every part has them; parts must share ``frame_id``
+        and ``covariance_fields``.
+        """
+        _require(len(parts) > 0, "Detections3D", "concatenate: expected at least one part")
+        first = parts[0]
+        for p in parts[1:]:
+            _require(p.frame_id == first.frame_id, "Detections3D",
+                     f"concatenate: frame_id {p.frame_id!r} differs from {first.frame_id!r}")
+            _require(p.covariance_fields == first.covariance_fields, "Detections3D",
+                     "concatenate: covariance_fields differ")
+
+        def cat(name: str, _a: np.ndarray) -> np.ndarray | None:
+            cols = [getattr(p, name) for p in parts]
+            return None if any(c is None for c in cols) else np.concatenate(cols)
+
+        arrays = first._rows(cat)
+        if arrays["covariance"] is None:
+            arrays["covariance_fields"] = ()
+        return dataclasses.replace(first, **arrays)
 
 
 class TrackStatus(enum.IntEnum):

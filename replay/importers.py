@@ -185,7 +185,7 @@ def _kitti_det_msg(r: np.ndarray, stamp: int, seq: int) -> Detections3D:
                         centre=centre.astype(np.float32),
                         size=np.stack([length, w, h], axis=1).astype(np.float32),
                         yaw=r[:, 12].astype(np.float32), class_id=(r[:, 0] - 1).astype(np.int32),
-                        score=r[:, 5].astype(np.float32), class_names=KITTI_DET_CLASSES)
+                        confidence=r[:, 5].astype(np.float32), class_names=KITTI_DET_CLASSES)
 
 
 def _kitti_label_msg(rows: list[list[str]], stamp: int, seq: int, path: Path) -> Tracks:

@@ -289,7 +289,7 @@ class KittiTrackingSequence:
         """PointRCNN detections of ``frame`` as a message (geometric centres, size l, w, h)."""
         d = self.frame_detections(frame, min_score)
         return Detections3D(stamp_ns=stamp_ns, frame_id=frame_id, seq=seq, centre=d.centre, size=d.size_lwh,
-                            yaw=d.rot_y, class_id=d.class_id, score=d.score, class_names=DET_CLASSES)
+                            yaw=d.rot_y, class_id=d.class_id, confidence=d.score, class_names=DET_CLASSES)
 
     def gt_tracks(self, frame: int, stamp_ns: int, seq: int, frame_id: str = "camera_0_rect") -> Tracks:
         """Ground truth of ``frame`` as confirmed tracks; state ``x, y, z, l, w, h, yaw, truncated,

@@ -102,7 +102,7 @@ def test_tracker3d_node_publishes_tracks_per_topic() -> None:
         return Detections3D(stamp_ns=k * 100_000_000, frame_id="camera_left", seq=k,
                             centre=np.array([[x, 1.0, 10 + 0.5 * k]], np.float32),
                             size=np.array([[4.0, 1.8, 1.5]], np.float32), yaw=np.zeros(1, np.float32),
-                            class_id=np.ones(1, np.int32), score=np.full(1, 3.0, np.float32),
+                            class_id=np.ones(1, np.int32), confidence=np.full(1, 3.0, np.float32),
                             class_names=("Pedestrian", "Car", "Cyclist"))
 
     runner = LocalRunner(make_processor("tracker3d", {"tracker": {"cost": "giou3d"}}, "test"), start_ns=0)

@@ -23,7 +23,7 @@ def dets(k: int, objects: list[tuple[float, float, float, int]], frame_id: str =
     return Detections3D(stamp_ns=k * DT_NS, frame_id=frame_id, seq=k, centre=centre, size=size,
                         yaw=np.array([o[2] for o in objects], np.float32),
                         class_id=np.array([o[3] for o in objects], np.int32),
-                        score=np.full(n, score, np.float32), class_names=NAMES)
+                        confidence=np.full(n, score, np.float32), class_names=NAMES)
 
 
 def test_two_moving_cars_keep_their_ids() -> None:
@@ -81,7 +81,8 @@ def test_input_policy() -> None:
     centre = d.centre.copy()
     centre[2, 0] = np.nan
     bad = Detections3D(stamp_ns=0, frame_id="camera", seq=0, centre=centre, size=size, yaw=d.yaw,
-                       class_id=d.class_id, score=np.array([5.0, 5.0, 5.0], np.float32), class_names=NAMES)
+                       class_id=d.class_id, confidence=np.array([5.0, 5.0, 5.0], np.float32),
+                       class_names=NAMES)
     assert len(tr.update(bad)) == 1 and tr.stats.dropped_invalid == 2
     assert len(tr.update(dets(1, [(0, 10, 0, 1)], score=0.5))) == 0 and tr.stats.dropped_low == 1
     assert len(tr.update(dets(0, [(0, 10, 0, 1)]))) == 0 and tr.stats.out_of_order == 1
@@ -111,7 +112,7 @@ def test_kitti_ground_truth_as_detections_keeps_identities(shared_data) -> None:
         g = seq.frame_labels(f)
         msg = Detections3D(stamp_ns=seq.stamp_ns(f), frame_id="camera_0_rect", seq=f, centre=g.centre,
                            size=g.size_lwh, yaw=g.rot_y, class_id=g.class_id,
-                           score=np.ones(len(g), np.float32))
+                           confidence=np.ones(len(g), np.float32))
         out = tr.update(msg)
         # an output row is a matched track: its box is the label's (same centre within 0.5 m)
         for tid, c in zip(out.track_id.tolist(), out.state[:, :3], strict=True):

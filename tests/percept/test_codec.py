@@ -533,7 +533,7 @@ def _samples() -> list[Message]:
         Detections2D(stamp_ns=7, frame_id="cam", class_names=("car", "person"),
                      detections=Detections(np.zeros((n, 4)), v, [0, 1, 0], [1, 2, 3])),
         Detections3D(stamp_ns=8, frame_id="ego", centre=np.zeros((n, 3), np.float32),
-                     size=np.ones((n, 3), np.float32), yaw=v, class_id=np.zeros(n, np.int32), score=v,
+                     size=np.ones((n, 3), np.float32), yaw=v, class_id=np.zeros(n, np.int32), confidence=v,
                      velocity=np.zeros((n, 3), np.float32), covariance=np.zeros((n, 2, 2), np.float32),
                      covariance_fields=("x", "y")),
         Tracks(stamp_ns=9, frame_id="ego", track_id=np.arange(n, dtype=np.int64),

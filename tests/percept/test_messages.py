@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -129,7 +131,7 @@ def detections_3d(draw: st.DrawFn, velocity: bool, covariance: bool) -> Detectio
         kw["covariance_fields"] = draw(unique_names(d))
     return Detections3D(
         **draw(header()), centre=draw(f32((n, 3))), size=draw(f32((n, 3))), yaw=draw(f32((n,))),
-        class_id=draw(hnp.arrays(np.int32, (n,))), score=draw(f32((n,))),
+        class_id=draw(hnp.arrays(np.int32, (n,))), confidence=draw(f32((n,))),
         class_names=draw(st.lists(text, max_size=4)), **kw,
     )
 
@@ -259,7 +261,7 @@ def _empty_messages() -> dict[str, Message]:
         "det2d-track_id": Detections2D(**hdr, detections=Detections.empty(with_track_id=True)),
         "det3d": Detections3D(**hdr, centre=np.zeros((0, 3), np.float32),
                               size=np.zeros((0, 3), np.float32), yaw=e32,
-                              class_id=np.zeros(0, np.int32), score=e32,
+                              class_id=np.zeros(0, np.int32), confidence=e32,
                               velocity=np.zeros((0, 3), np.float32),
                               covariance=np.zeros((0, 2, 2), np.float32), covariance_fields=("x", "y")),
         "tracks": Tracks(**hdr, track_id=np.zeros(0, np.int64), class_id=np.zeros(0, np.int32),
@@ -550,16 +552,45 @@ def test_radarscan_needs_polar_or_xyz() -> None:
 def test_detections3d_validation() -> None:
     z3, z = np.zeros((2, 3), np.float32), np.zeros(2, np.float32)
     kw = {"stamp_ns": 0, "frame_id": "ego", "centre": z3, "size": z3, "yaw": z,
-          "class_id": np.zeros(2, np.int32), "score": z}
+          "class_id": np.zeros(2, np.int32), "confidence": z}
     assert len(Detections3D(**kw)) == 2
-    with pytest.raises(MessageError, match=r"Detections3D\.score: expected 2 rows, got 1"):
-        Detections3D(**{**kw, "score": z[:1]})
+    with pytest.raises(MessageError, match=r"Detections3D\.confidence: expected 2 rows, got 1"):
+        Detections3D(**{**kw, "confidence": z[:1]})
     with pytest.raises(MessageError, match="covariance: expected \\(N, D, D\\)"):
         Detections3D(**kw, covariance=np.zeros((2, 3, 2), np.float32), covariance_fields=("a", "b", "c"))
     with pytest.raises(MessageError, match="covariance_fields: expected 3 names"):
         Detections3D(**kw, covariance=np.zeros((2, 3, 3), np.float32))
-    with pytest.raises(MessageError, match=r"Detections3D\.class_id: expected dtype"):
-        Detections3D(**{**kw, "class_id": np.zeros(2, np.int64)})
+    with pytest.raises(MessageError, match=r"Detections3D\.class_id: expected dtype <i4, got <f4"):
+        Detections3D(**{**kw, "class_id": np.zeros(2, np.float32)})
+    # cast like Detections: a safe (same-kind) cast is accepted, lists too
+    cast = Detections3D(**{**kw, "class_id": np.zeros(2, np.int64), "centre": [[0, 0, 0], [1, 1, 1]]})
+    assert cast.class_id.dtype == np.int32 and cast.centre.dtype == np.float32
+
+
+def _dets3d(n: int, **extra) -> Detections3D:
+    v = np.arange(n, dtype=np.float32)
+    return Detections3D(stamp_ns=5, frame_id="ego", seq=2, centre=np.stack([v, v, v], 1),
+                        size=np.ones((n, 3)), yaw=v, class_id=np.arange(n), confidence=v / 10,
+                        class_names=("car",), **extra)
+
+
+def test_detections3d_rows_like_detections() -> None:
+    d = _dets3d(4, velocity=np.ones((4, 3), np.float32))
+    assert len(d[1]) == 1 and d[1].centre.shape == (1, 3) and d[1].confidence[0] == np.float32(0.1)
+    picked = d[d.confidence > 0.15]
+    assert picked.class_id.tolist() == [2, 3] and picked.velocity.shape == (2, 3)
+    assert (picked.stamp_ns, picked.frame_id, picked.seq, picked.class_names) == (5, "ego", 2, ("car",))
+    assert d[1:3].yaw.tolist() == [1.0, 2.0] and len(d[np.array([], np.int64)]) == 0
+    both = Detections3D.concatenate([d[:1], _dets3d(2)])
+    assert len(both) == 3 and both.velocity is None and both.confidence.tolist() == pytest.approx([0, 0, 0.1])
+    assert Detections3D.concatenate([d[:2], d[2:]]) == d
+    empty = Detections3D.empty(stamp_ns=1, frame_id="ego")
+    listed = Detections3D(stamp_ns=0, frame_id="ego", centre=[], size=[], yaw=[], class_id=[], confidence=[])
+    assert len(empty) == 0 and empty.centre.shape == (0, 3) and listed.size.shape == (0, 3)
+    with pytest.raises(MessageError, match="concatenate: frame_id 'map' differs from 'ego'"):
+        Detections3D.concatenate([d, dataclasses.replace(d, frame_id="map")])
+    with pytest.raises(IndexError):
+        d[7]
 
 
 def _tracks(**changes) -> Tracks:

@@ -53,7 +53,7 @@ def all_messages(stamp: int) -> dict[str, Message]:
                                 class_names=("car", "person")),
         "lidar/det3d": Detections3D(stamp_ns=stamp, frame_id="lidar", centre=np.ones((2, 3), np.float32),
                                     size=np.full((2, 3), 2, np.float32), yaw=np.zeros(2, np.float32),
-                                    class_id=np.zeros(2, np.int32), score=np.ones(2, np.float32)),
+                                    class_id=np.zeros(2, np.int32), confidence=np.ones(2, np.float32)),
         "cam/tracks": tracks(stamp, ("x1", "y1", "x2", "y2")),
         "fusion/tracks": tracks(stamp, ("x", "y", "z", "vx", "vy", "vz")),
         "events": Event(stamp_ns=stamp, frame_id="site", event_type="intrusion", severity="warning",

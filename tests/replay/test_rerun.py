@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from percept.codec import decode
@@ -137,3 +138,25 @@ def test_report_on_3d_tracks_of_a_kitti_rerun(shared_data, tmp_path):
     assert num_gt == 550 and num_hyp == fp + (num_gt - fn)  # every hypothesis is a match or an FP
     assert mota > 40 and idf1 > 50  # PointRCNN + tracker3d; far from the all-missed 0 or negative
     assert (tmp_path / "r.html").stat().st_size > 10_000
+
+
+GOLDEN_V1 = Path(__file__).parent / "data" / "golden_v1_detections3d.mcap"
+
+
+def test_golden_v1_log_decodes_and_replays(tmp_path):
+    """A log recorded with Detections3D v1 (``score``; see data/make_golden_v1.py) still decodes as
+    the current version (``confidence``) and re-runs through the 3D tracker graph."""
+    from percept.messages import Detections3D
+
+    first = next(iter(LogReader(GOLDEN_V1).messages(["kitti/det_pointrcnn"])))
+    assert msgpack.unpackb(bytes(first.frames[1]))["v"] == 1  # really an old-version record
+    dets = [decode(m.frames).msg for m in LogReader(GOLDEN_V1).messages(["kitti/det_pointrcnn"])]
+    assert len(dets) == 20 and all(isinstance(d, Detections3D) for d in dets)
+    assert dets[0].confidence.tolist() == [7.5, 5.25] and dets[3].centre[0].tolist() == [-3.0, 1.5, 13.0]
+    result = rerun(GOLDEN_V1, GRAPH.parent / "kitti-track3d.yaml", tmp_path / "out.mcap")
+    assert result.inputs == 20 and result.per_topic == {"kitti/det_pointrcnn/tracks": 20}
+    tracks = [decode(m.frames).msg for m in LogReader(tmp_path / "out.mcap").messages()]
+    ids = [sorted(t.track_id.tolist()) for t in tracks]
+    assert len(ids[-1]) == 2 and ids[-1] == ids[5]
+    vz = tracks[-1].state[:, tracks[-1].state_fields.index("vz")]
+    assert sorted(vz.round(1).tolist()) == [-5.0, 10.0]  # 1 m and -0.5 m per 100 ms

@@ -64,7 +64,7 @@ def test_pointrcnn_detections_parse(seq, kitti_root):
         assert int(np.sum(seq.detections.class_id == cls_id)) == n_lines
     first = _lines(kitti_root / "det_pointrcnn" / "Car" / "0001.txt")[0].split(",")
     d = seq.frame_detections(int(first[0]))
-    row = int(np.argmin(np.abs(d.score - float(first[6]))))
+    row = int(np.argmin(np.abs(d.confidence - float(first[6]))))
     h, w, length, x, y, z, ry = map(float, first[7:14])
     np.testing.assert_allclose(d.centre[row], [x, y - h / 2, z], atol=1e-4)
     msg = seq.detections3d(int(first[0]), stamp_ns=123, seq=0)
