@@ -119,9 +119,9 @@ def vertical_axis(frame_id: str) -> str:
     """The vertical axis of 3D boxes in ``frame_id``: ``"y"`` or ``"z"`` (see :mod:`fusion.geometry3d`).
 
     ``"y"`` (a camera frame as in KITTI: x right, y down, z forward; ``yaw`` turns about +y) for
-    the frame ids ``camera``/``cam``, those starting with ``camera_``/``camera-``/``cam_``/``cam``
-    + digit (``camera_0_rect``, ``camera_left``, ``cam0``) and ROS optical frames ending in
-    ``_optical`` or ``_optical_frame`` (case-insensitive). ``"z"`` (z up, ``yaw`` about +z) for
+    the frame ids ``camera`` or ``cam``, alone or followed by ``_``, ``-`` or a digit
+    (``camera_0_rect``, ``camera_left``, ``cam0``), and ROS optical frames ending in ``_optical``
+    or ``_optical_frame`` (case-insensitive). ``"z"`` (z up, ``yaw`` about +z) for
     every other frame (``lidar``, ``velodyne``, ``ego``, ``base``, ``world``, ``map``).
     """
     return "y" if _CAMERA_FRAME.fullmatch(frame_id.lower()) else "z"
