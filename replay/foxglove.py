@@ -10,13 +10,15 @@ encoding ``protobuf``) so that Foxglove Studio and the ``mcap`` tools can show t
   -> ``foxglove.ImageAnnotations`` (box outlines as ``LINE_LOOP`` points, text labels);
 * ``percept.Detections3D`` and 3D ``percept.Tracks`` (state fields ``x, y, z``, metres, with
   optional ``l, w, h`` / ``length, width, height`` and ``yaw``) -> ``foxglove.SceneUpdate``
-  (one ``CubePrimitive`` entity per object, in the message's ``frame_id``);
+  (one ``CubePrimitive`` entity per object, in the message's ``frame_id``, upright both in z-up
+  frames and in y-down camera frames such as KITTI's ``camera_0_rect``: :func:`vertical_axis`);
 * ``percept.Event`` -> ``foxglove.Log``.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -38,11 +40,10 @@ from foxglove_schemas_protobuf.SceneEntity_pb2 import SceneEntity
 from foxglove_schemas_protobuf.SceneUpdate_pb2 import SceneUpdate
 from foxglove_schemas_protobuf.TextAnnotation_pb2 import TextAnnotation
 from foxglove_schemas_protobuf.Vector3_pb2 import Vector3
-from google.protobuf.descriptor import FileDescriptor
-from google.protobuf.descriptor_pb2 import FileDescriptorSet
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message as Proto
 from google.protobuf.timestamp_pb2 import Timestamp
+from mcap_protobuf.schema import build_file_descriptor_set
 
 from percept.codec import decode
 from percept.errors import DecodeError
@@ -58,6 +59,7 @@ _TEXT_COLOR = Color(r=1.0, g=1.0, b=1.0, a=1.0)
 _TEXT_BG = Color(r=0.0, g=0.0, b=0.0, a=0.6)
 _CUBE_COLOR = Color(r=0.2, g=0.6, b=1.0, a=0.5)
 _IMAGE_BOX_FIELDS = ("x1", "y1", "x2", "y2")
+_CAMERA_FRAME = re.compile(r"(camera|cam)([_-].*|\d.*)?|.*_optical(_frame)?")
 
 
 def view_topic(topic: str) -> str:
@@ -68,18 +70,7 @@ def view_topic(topic: str) -> str:
 @cache
 def schema_data(proto_cls: type[Proto]) -> bytes:
     """Serialized ``FileDescriptorSet`` of ``proto_cls`` and all its dependencies (MCAP schema data)."""
-    fds = FileDescriptorSet()
-    seen: set[str] = set()
-
-    def add(fd: FileDescriptor) -> None:
-        for dep in fd.dependencies:
-            if dep.name not in seen:
-                seen.add(dep.name)
-                add(dep)
-        fd.CopyToProto(fds.file.add())
-
-    add(proto_cls.DESCRIPTOR.file)
-    return fds.SerializeToString()
+    return build_file_descriptor_set(proto_cls).SerializeToString()
 
 
 def _stamp(ns: int) -> Timestamp:
@@ -124,23 +115,48 @@ def box_annotations(stamp_ns: int, xyxy: np.ndarray, labels: Sequence[str]) -> P
     return out
 
 
-def _yaw_quat(yaw: float) -> Quaternion:
-    return Quaternion(x=0.0, y=0.0, z=math.sin(yaw / 2), w=math.cos(yaw / 2))
+def vertical_axis(frame_id: str) -> str:
+    """The vertical axis of 3D boxes in ``frame_id``: ``"y"`` or ``"z"`` (see :mod:`fusion.geometry3d`).
+
+    ``"y"`` (a camera frame as in KITTI: x right, y down, z forward; ``yaw`` turns about +y) for
+    the frame ids ``camera`` or ``cam``, alone or followed by ``_``, ``-`` or a digit
+    (``camera_0_rect``, ``camera_left``, ``cam0``), and ROS optical frames ending in ``_optical``
+    or ``_optical_frame`` (case-insensitive). ``"z"`` (z up, ``yaw`` about +z) for
+    every other frame (``lidar``, ``velodyne``, ``ego``, ``base``, ``world``, ``map``).
+    """
+    return "y" if _CAMERA_FRAME.fullmatch(frame_id.lower()) else "z"
+
+
+def _cube_pose(centre: Sequence[float], size: Sequence[float], yaw: float, vertical: str) -> tuple[
+        Vector3, Quaternion, Vector3]:
+    """Foxglove cube (position, orientation, size) of a box: geometric ``centre`` (3,) m, ``size``
+    ``(l, w, h)`` m, heading ``yaw`` rad about the ``vertical`` axis. The cube's local x runs along the
+    heading; in a y-down frame its local y is the (downward) height axis and local z the width."""
+    length, width, height = (float(v) for v in size)
+    half = yaw / 2
+    if vertical == "y":
+        quat = Quaternion(x=0.0, y=math.sin(half), z=0.0, w=math.cos(half))
+        dims = Vector3(x=length, y=height, z=width)
+    else:
+        quat = Quaternion(x=0.0, y=0.0, z=math.sin(half), w=math.cos(half))
+        dims = Vector3(x=length, y=width, z=height)
+    cx, cy, cz = (float(v) for v in centre)
+    return Vector3(x=cx, y=cy, z=cz), quat, dims
 
 
 def cube_scene(stamp_ns: int, frame_id: str, ids: Sequence[str], centre: np.ndarray, size: np.ndarray,
                yaw: np.ndarray, labels: Sequence[str]) -> Proto:
-    """SceneUpdate with one entity holding one cube per object: centre/size (N, 3) m, yaw (N,) rad."""
+    """SceneUpdate with one entity holding one cube per object: geometric centre (N, 3) m, size
+    ``(l, w, h)`` (N, 3) m, yaw (N,) rad, in ``frame_id`` of the convention :func:`vertical_axis` names."""
     ts = _stamp(stamp_ns)
+    vertical = vertical_axis(frame_id)
     out = SceneUpdate()
     for i, ident in enumerate(ids):
-        cx, cy, cz = (float(v) for v in centre[i])
-        sx, sy, sz = (float(v) for v in size[i])
+        position, orientation, dims = _cube_pose(centre[i], size[i], float(yaw[i]), vertical)
         out.entities.append(SceneEntity(
             timestamp=ts, frame_id=frame_id, id=ident, lifetime=Duration(nanos=200_000_000),
-            cubes=[CubePrimitive(pose=Pose(position=Vector3(x=cx, y=cy, z=cz),
-                                           orientation=_yaw_quat(float(yaw[i]))),
-                                 size=Vector3(x=sx, y=sy, z=sz), color=_CUBE_COLOR)],
+            cubes=[CubePrimitive(pose=Pose(position=position, orientation=orientation), size=dims,
+                                 color=_CUBE_COLOR)],
             metadata=[]))
         out.entities[-1].metadata.add(key="label", value=labels[i])
     return out
@@ -212,4 +228,5 @@ def frames_view(frames: Sequence[Any]) -> tuple[Message, Proto | None]:
     return msg, message_view(msg)
 
 
-__all__ = ["VIEW_SCHEMAS", "DecodeError", "frames_view", "message_view", "schema_data", "view_topic"]
+__all__ = ["VIEW_SCHEMAS", "DecodeError", "frames_view", "message_view", "schema_data", "vertical_axis",
+           "view_topic"]

@@ -64,14 +64,18 @@ class _DirectFile:
 
 
 def _header_info(frames: Sequence[Any]) -> tuple[str, int | None]:
-    """(percept schema, stamp_ns) from the msgpack header frame; ("", None) when unreadable."""
+    """(percept schema, stamp_ns) from the msgpack header frame; ("", None) when it is not msgpack
+    or not a percept header (the message is still stored as is, just without schema/stamp)."""
     if len(frames) < 2:
         return "", None
+    raw = bytes(getattr(frames[1], "buffer", frames[1]))
     try:
-        head = msgpack.unpackb(bytes(getattr(frames[1], "buffer", frames[1])), raw=False)
-        schema, stamp = head["s"], head["h"]["stamp_ns"]
-    except Exception:  # anything malformed: stored as is, just without schema/stamp
+        head = msgpack.unpackb(raw, raw=False)
+    except ValueError:  # msgpack's FormatError, ExtraData, StackError, truncated input, bad UTF-8
         return "", None
+    meta = head.get("h") if isinstance(head, dict) else None
+    schema = head.get("s") if isinstance(head, dict) else None
+    stamp = meta.get("stamp_ns") if isinstance(meta, dict) else None
     if not isinstance(schema, str) or isinstance(stamp, bool) or not isinstance(stamp, int) or stamp < 0:
         return "", None
     return schema, stamp
@@ -381,7 +385,7 @@ def recover(path_in: str | Path, path_out: str | Path, compression: str = "zstd"
         for m in contents.messages:
             new = channel_ids.get(m.channel_id)
             if new is not None:
-                writer.add_message(new, m.log_time, bytes(m.data), m.publish_time, m.sequence)
+                writer.add_message(new, m.log_time, m.data, m.publish_time, m.sequence)
                 n += 1
         return n
 

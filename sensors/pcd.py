@@ -1,4 +1,4 @@
-"""Point Cloud Data (PCD v0.7) files: strict reader and writer, with a pure-Python LZF codec.
+"""Point Cloud Data (PCD v0.7) files: strict reader and writer (LZF by the ``python-lzf`` C extension).
 
 Supported ``DATA`` encodings: ``ascii``, ``binary`` (row-major packed records) and
 ``binary_compressed`` (``uint32`` compressed size, ``uint32`` raw size, then an LZF stream of the
@@ -15,6 +15,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+import lzf
 import numpy as np
 
 from sensors.errors import SensorError
@@ -28,6 +29,8 @@ _REQUIRED = ("FIELDS", "SIZE", "TYPE", "WIDTH", "DATA")
 _SIZES = {"I": (1, 2, 4, 8), "U": (1, 2, 4, 8), "F": (4, 8)}
 _ENCODINGS = ("ascii", "binary", "binary_compressed")
 _MAX_HEADER_LINES = 64
+#: LZF's best ratio: a 3-byte back-reference expands to at most 264 bytes
+_LZF_MAX_RATIO = 88
 
 
 @dataclass(frozen=True)
@@ -46,86 +49,41 @@ class PcdCloud:
 
 
 def lzf_decompress(data: bytes, expected_size: int) -> bytes:
-    """Decode an LZF stream (liblzf format) to exactly ``expected_size`` bytes.
+    """Decode an LZF stream (liblzf format, via the ``lzf`` C extension) to exactly ``expected_size`` bytes.
 
     Raises:
         ValueError: the stream is corrupt or does not decode to ``expected_size`` bytes.
     """
-    out = bytearray()
-    i, n = 0, len(data)
-    while i < n:
-        ctrl = data[i]
-        i += 1
-        if ctrl < 32:  # literal run of ctrl + 1 bytes
-            end = i + ctrl + 1
-            if end > n:
-                raise ValueError(f"literal run at byte {i - 1} runs past the end of the stream")
-            out += data[i:end]
-            i = end
-            continue
-        length = ctrl >> 5
-        if length == 7:
-            if i >= n:
-                raise ValueError("stream ends inside a back-reference")
-            length += data[i]
-            i += 1
-        if i >= n:
-            raise ValueError("stream ends inside a back-reference")
-        ref = len(out) - ((ctrl & 0x1F) << 8) - data[i] - 1
-        i += 1
-        length += 2
-        if ref < 0:
-            raise ValueError(f"back-reference before the start of the output at byte {i - 2}")
-        if ref + length <= len(out):
-            out += out[ref:ref + length]
-        else:  # overlapping copy: repeat byte by byte
-            for k in range(length):
-                out.append(out[ref + k])
-        if len(out) > expected_size:
-            break
+    if not data:
+        if expected_size:
+            raise ValueError(f"empty stream, expected {expected_size} bytes")
+        return b""
+    if expected_size > _LZF_MAX_RATIO * len(data):
+        raise ValueError(f"{len(data)} compressed bytes cannot decode to {expected_size} "
+                         f"(LZF expands at most {_LZF_MAX_RATIO}x)")
+    try:
+        out = lzf.decompress(bytes(data), expected_size)
+    except ValueError:
+        raise ValueError("corrupt stream: a run past the end of the input or a back-reference "
+                         "before the start of the output") from None
+    if out is None:
+        raise ValueError(f"decodes to more than the expected {expected_size} bytes")
     if len(out) != expected_size:
         raise ValueError(f"decodes to {len(out)} bytes, expected {expected_size}")
-    return bytes(out)
+    return out
 
 
 def lzf_compress(data: bytes) -> bytes:
-    """Encode ``data`` as an LZF stream (greedy 3-byte hash matching; output decodes with liblzf)."""
-    out = bytearray()
-    n = len(data)
-    table: dict[bytes, int] = {}
-    i = lit = 0
+    """Encode ``data`` as an LZF stream (liblzf, via the ``lzf`` C extension); never fails.
 
-    def literals(end: int) -> None:
-        s = lit
-        while s < end:
-            run = min(32, end - s)
-            out.append(run - 1)
-            out.extend(data[s:s + run])
-            s += run
-
-    while i < n - 2:
-        key = data[i:i + 3]
-        ref = table.get(key)
-        table[key] = i
-        if ref is None or i - ref - 1 > 0x1FFF:
-            i += 1
-            continue
-        maxlen = min(264, n - i)
-        m = 3
-        while m < maxlen and data[ref + m] == data[i + m]:
-            m += 1
-        literals(i)
-        off, code = i - ref - 1, m - 2
-        if code < 7:
-            out.append((code << 5) | (off >> 8))
-        else:
-            out.append((7 << 5) | (off >> 8))
-            out.append(code - 7)
-        out.append(off & 0xFF)
-        i += m
-        lit = i
-    literals(n)
-    return bytes(out)
+    Incompressible input grows by liblzf's worst case, one control byte per 32 literal bytes.
+    """
+    if not data:
+        return b""
+    out = lzf.compress(bytes(data), len(data) + len(data) // 32 + 16)
+    if out is None:  # cannot happen with that bound; never write a file that would not decode
+        raise ValueError(f"liblzf could not compress {len(data)} bytes within its worst-case bound")
+    return out
 
 
 _KIND = {"I": "i", "U": "u", "F": "f"}

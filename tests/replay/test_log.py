@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
+from collections.abc import Callable
+from io import BytesIO
 from pathlib import Path
 
+import msgpack
 import numpy as np
 import pytest
+from mcap.data_stream import ReadDataStream, RecordBuilder
+from mcap.opcode import Opcode
 from mcap.reader import make_reader
+from mcap.records import Chunk as ChunkRecord
 from mcap_protobuf.decoder import DecoderFactory
 
 from percept.detections import Detections
@@ -21,7 +29,7 @@ from percept.messages import (
     RadarScan,
     Tracks,
 )
-from replay._mcap_scan import Chunk, ChunkContents, Scanner
+from replay._mcap_scan import MAGIC, Chunk, ChunkContents, Scanner
 from replay.errors import LogError
 from replay.log import LogReader, LogWriter, recover
 
@@ -222,3 +230,101 @@ def test_corrupt_record_length_is_named(tmp_path: Path) -> None:
     (tmp_path / "op.mcap").write_bytes(bytes(data))
     with pytest.raises(LogError, match=rf"opcode 0x55.*byte offset {chunk.offset}"):
         count_percept(tmp_path / "op.mcap")
+
+
+def replace_bytes(data: bytes, start: int, end: int, new: bytes) -> bytes:
+    """``data[start:end]`` replaced by ``new`` in the data section of an MCAP file; the footer's
+    summary offsets are shifted and its summary CRC recomputed, so the file stays valid."""
+    out = data[:start] + new + data[end:]
+    shift = len(new) - (end - start)
+    foot = len(out) - len(MAGIC) - 29  # footer record: opcode, length, summary start/offset start, crc
+    opcode, _length, start_at, offsets_at, _crc = struct.unpack_from("<BQQQI", out, foot)
+    assert opcode == Opcode.FOOTER and start_at > end
+    start_at, offsets_at = start_at + shift, offsets_at + shift if offsets_at else 0
+    head = struct.pack("<BQQQ", Opcode.FOOTER, 20, start_at, offsets_at)
+    crc = zlib.crc32(out[start_at:foot] + head)
+    return out[:foot] + head + struct.pack("<I", crc) + out[foot + 29:]
+
+
+def rebuilt_chunk(data: bytes, chunk: Chunk, edit: Callable[[bytes], bytes]) -> bytes:
+    """The chunk record at ``chunk`` (uncompressed) with its records ``edit``-ed and a matching CRC."""
+    rec = ChunkRecord.read(ReadDataStream(BytesIO(data[chunk.offset + 9:chunk.offset + chunk.length])))
+    assert rec.compression == ""
+    records = edit(rec.data)
+    builder = RecordBuilder()
+    ChunkRecord(compression="", data=records, message_end_time=rec.message_end_time,
+                message_start_time=rec.message_start_time, uncompressed_crc=zlib.crc32(records),
+                uncompressed_size=len(records)).write(builder)
+    return builder.end()
+
+
+def test_extension_records_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "full.mcap"
+    written = write_log(path, n=12, chunk_size=20_000, compression="none", foxglove=False)
+    layout = chunk_layout(path)
+    data = path.read_bytes()
+    second = layout[1][0].offset
+    ext = struct.pack("<BQ", 0x80, 5) + b"hello"  # opcodes 0x80-0xFF: extension records
+    spliced = replace_bytes(data, second, second, ext + struct.pack("<BQ", 0xFF, 0))
+    inner_ext = rebuilt_chunk(data, layout[0][0], lambda recs: struct.pack("<BQ", 0xA0, 3) + b"abc" + recs)
+    first = layout[0][0]
+    spliced = replace_bytes(spliced, first.offset, first.offset + first.length, inner_ext)
+    (tmp_path / "ext.mcap").write_bytes(spliced)
+    with LogReader(tmp_path / "ext.mcap") as r:  # strict: nothing is reported as corrupt
+        got = [(m.topic, m.log_time_ns, [bytes(f) for f in m.frames]) for m in r.messages()]
+    assert got == written
+    rep = recover(tmp_path / "ext.mcap", tmp_path / "fixed.mcap")
+    assert (rep.chunks_recovered, rep.chunks_bad, rep.problems) == (len(layout), 0, [])
+    assert rep.messages == len(written)
+
+
+def test_inner_record_running_past_its_chunk(tmp_path: Path) -> None:
+    path = tmp_path / "full.mcap"
+    write_log(path, n=12, chunk_size=20_000, compression="none", foxglove=False)
+    layout = chunk_layout(path)
+    bad_chunk, bad_n = layout[1]
+
+    def longer_last_record(recs: bytes) -> bytes:
+        pos = last = 0
+        while pos < len(recs):
+            last = pos
+            pos += 9 + struct.unpack_from("<Q", recs, pos + 1)[0]
+        length = struct.unpack_from("<Q", recs, last + 1)[0]
+        return recs[:last + 1] + struct.pack("<Q", length + 1) + recs[last + 9:]
+
+    data = path.read_bytes()
+    new = rebuilt_chunk(data, bad_chunk, longer_last_record)
+    assert len(new) == bad_chunk.length  # same size, valid CRC: only the inner length is wrong
+    end = bad_chunk.offset + bad_chunk.length
+    (tmp_path / "bad.mcap").write_bytes(replace_bytes(data, bad_chunk.offset, end, new))
+    with pytest.raises(LogError, match=rf"inside chunk.*past the end.*byte offset {bad_chunk.offset}"):
+        count_percept(tmp_path / "bad.mcap")
+    total = sum(n for _c, n in layout)
+    assert count_percept(tmp_path / "bad.mcap", skip_bad=True) == total - bad_n
+    rep = recover(tmp_path / "bad.mcap", tmp_path / "fixed.mcap")
+    assert (rep.chunks_recovered, rep.chunks_bad, rep.messages) == (len(layout) - 1, 1, total - bad_n)
+
+
+@pytest.mark.parametrize("header", [
+    b"\xc1",  # not msgpack (FormatError)
+    b"\x92\x01",  # truncated array
+    b"\xa2\xff\xfe",  # str that is not UTF-8
+    b"\x81\x91\x01\x02",  # map with a list key
+    msgpack.packb([1, 2]),  # not a map
+    msgpack.packb({"s": "percept.Image"}),  # no header
+    msgpack.packb({"s": "percept.Image", "h": [1]}),
+    msgpack.packb({"s": "percept.Image", "h": {"stamp_ns": True}}),
+    msgpack.packb({"s": 3, "h": {"stamp_ns": 5}}),
+])
+def test_message_without_a_percept_header_is_stored_as_is(tmp_path: Path, header: bytes) -> None:
+    path = tmp_path / "odd.mcap"
+    frames = [b"odd/topic", header, b"payload"]
+    with LogWriter(path) as w:
+        w.write("odd/topic", frames, 777)
+        assert w.view_errors == 0
+    with LogReader(path) as r:
+        assert [[bytes(f) for f in m.frames] for m in r.messages()] == [frames]
+        assert r.summary().topics["odd/topic"].schema == ""
+    with open(path, "rb") as f:
+        (_schema, channel, message), = make_reader(f).iter_messages()
+    assert channel.schema_id == 0 and message.publish_time == message.log_time == 777

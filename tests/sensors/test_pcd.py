@@ -57,20 +57,87 @@ def test_compressed_is_smaller_for_repetitive_data(tmp_path: Path) -> None:
     np.testing.assert_array_equal(read_pcd(tmp_path / "c.pcd").points, pts)
 
 
-def test_lzf_known_stream_and_round_trip() -> None:
+def _reference_lzf_decompress(data: bytes) -> bytes:
+    """Independent LZF decoder written from the liblzf format, pinning the format in the tests.
+
+    Control byte c: c < 32 is a literal run of c + 1 bytes; else a back-reference of length
+    (c >> 5) + 2 (length code 7 takes an extra length byte) at distance ((c & 31) << 8 | next) + 1.
+    """
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        ctrl = data[i]
+        i += 1
+        if ctrl < 32:
+            out += data[i:i + ctrl + 1]
+            i += ctrl + 1
+            continue
+        length = ctrl >> 5
+        if length == 7:
+            length += data[i]
+            i += 1
+        ref = len(out) - ((ctrl & 0x1F) << 8) - data[i] - 1
+        i += 1
+        if ref < 0:
+            raise ValueError("back-reference before the start")
+        for k in range(length + 2):  # byte by byte: the copy may overlap its own output
+            out.append(out[ref + k])
+    return bytes(out)
+
+
+def _compressed_body(path: Path) -> tuple[int, int, bytes]:
+    """(compressed size, raw size, LZF stream) of a binary_compressed PCD file."""
+    blob = path.read_bytes()
+    start = blob.index(b"DATA binary_compressed\n") + len(b"DATA binary_compressed\n")
+    csize, usize = struct.unpack("<II", blob[start:start + 8])
+    return csize, usize, blob[start + 8:start + 8 + csize]
+
+
+def test_lzf_spec_vectors() -> None:
     # liblzf format by hand: literal "abc" (ctrl 2), then a back-reference of 6 bytes at
     # distance 3 (ctrl (6-2)<<5 | 0, offset byte 3-1): the copy overlaps its own output.
-    assert lzf_decompress(b"\x02abc\x80\x02", 9) == b"abcabcabc"
-    # long match: length code 7 plus an extra length byte
-    assert lzf_decompress(b"\x00z\xe0\x03\x00", 13) == b"z" * 13
+    # Long match: length code 7 plus an extra length byte.
+    for stream, raw in ((b"\x02abc\x80\x02", b"abcabcabc"), (b"\x00z\xe0\x03\x00", b"z" * 13)):
+        assert lzf_decompress(stream, len(raw)) == raw
+        assert _reference_lzf_decompress(stream) == raw
+    assert lzf_decompress(_literal_only_lzf(b"hello world"), 11) == b"hello world"
+
+
+def test_lzf_library_output_decodes_with_the_reference() -> None:
     rng = np.random.default_rng(1)
-    for data in (b"", b"a", b"ab" * 1000, bytes(rng.integers(0, 3, 5000, dtype=np.uint8)),
-                 bytes(rng.integers(0, 256, 3000, dtype=np.uint8))):
-        assert lzf_decompress(lzf_compress(data), len(data)) == data
-    with pytest.raises(ValueError, match="expected 10"):
+    cases = (b"a", b"ab" * 1000, bytes(rng.integers(0, 3, 5000, dtype=np.uint8)),
+             bytes(rng.integers(0, 256, 3000, dtype=np.uint8)),  # incompressible: the stream grows
+             _cloud(2000).T.tobytes())
+    for data in cases:
+        comp = lzf_compress(data)
+        assert _reference_lzf_decompress(comp) == data
+        assert lzf_decompress(comp, len(data)) == data
+    assert lzf_compress(b"") == b"" and lzf_decompress(b"", 0) == b""
+    assert len(lzf_compress(b"ab" * 1000)) < 100
+
+
+def test_lzf_errors() -> None:
+    with pytest.raises(ValueError, match="decodes to 3 bytes, expected 10"):
         lzf_decompress(b"\x02abc", 10)
+    with pytest.raises(ValueError, match="more than the expected 2"):
+        lzf_decompress(b"\x02abc", 2)
     with pytest.raises(ValueError, match="before the start"):
         lzf_decompress(b"\x00a\x20\x05", 4)
+    with pytest.raises(ValueError, match="past the end"):
+        lzf_decompress(b"\x05abc", 6)  # literal run of 6 with 3 bytes left
+    with pytest.raises(ValueError, match="empty stream"):
+        lzf_decompress(b"", 4)
+    with pytest.raises(ValueError, match="at most 88x"):  # refused before allocating the output
+        lzf_decompress(b"\x00a", 10**9)
+
+
+def test_written_pcd_decodes_with_the_reference(tmp_path: Path) -> None:
+    pts = _cloud(3000)
+    path = tmp_path / "c.pcd"
+    write_pcd(path, pts, FIELDS, "binary_compressed")
+    csize, usize, stream = _compressed_body(path)
+    assert len(stream) == csize < usize
+    assert _reference_lzf_decompress(stream) == pts.T.astype("<f4").tobytes()  # field-major columns
 
 
 def _header(fields: str = "x y z", size: str = "4 4 4", typ: str = "F F F", count: str = "1 1 1",
@@ -171,6 +238,31 @@ def test_malformed_data(tmp_path: Path) -> None:
         read_pcd(tmp_path / "corrupt.pcd")
     with pytest.raises(SensorError, match="cannot read"):
         read_pcd(tmp_path / "missing.pcd")
+
+
+def test_corrupt_compressed_stream_is_a_sensor_error(tmp_path: Path) -> None:
+    good = tmp_path / "good.pcd"
+    write_pcd(good, _cloud(200), FIELDS, "binary_compressed")
+    blob = good.read_bytes()
+    start = blob.index(b"DATA binary_compressed\n") + len(b"DATA binary_compressed\n")
+    csize, usize = struct.unpack("<II", blob[start:start + 8])
+    stream = blob[start + 8:start + 8 + csize]
+    cases = {  # each keeps the header sizes consistent, so only the LZF stream is wrong
+        "short": (stream[:csize // 2], "corrupt LZF stream: .*(past the end|decodes to)"),
+        "long": (stream + b"\x00\x00", "corrupt LZF stream: decodes to more than"),
+        "ref": (b"\x00a\x20\x05" + stream[4:], "corrupt LZF stream: .*before the start"),
+    }
+    for name, (body, match) in cases.items():
+        path = tmp_path / f"{name}.pcd"
+        path.write_bytes(blob[:start] + struct.pack("<II", len(body), usize) + body)
+        with pytest.raises(SensorError, match=match) as err:
+            read_pcd(path)
+        assert str(path) in str(err.value)
+    huge = tmp_path / "huge.pcd"  # a header claiming 10^8 points over a 2-byte stream
+    head = _header(width=10**8, points=10**8, data="binary_compressed")
+    huge.write_bytes(head.encode() + struct.pack("<II", 2, 12 * 10**8) + b"\x00a")
+    with pytest.raises(SensorError, match="cannot decode to 1200000000"):
+        read_pcd(huge)
 
 
 def test_writer_rejects_bad_input(tmp_path: Path) -> None:
