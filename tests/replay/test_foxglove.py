@@ -25,7 +25,8 @@ def detections3d(frame_id: str, centre: np.ndarray, size: np.ndarray, yaw: np.nd
     n = len(centre)
     return Detections3D(stamp_ns=5, frame_id=frame_id, centre=centre.astype(np.float32),
                         size=size.astype(np.float32), yaw=yaw.astype(np.float32),
-                        class_id=np.zeros(n, np.int32), score=np.ones(n, np.float32), class_names=("Car",))
+                        class_id=np.zeros(n, np.int32), confidence=np.ones(n, np.float32),
+                        class_names=("Car",))
 
 
 def tracks3d(frame_id: str, centre: np.ndarray, size: np.ndarray, yaw: np.ndarray) -> Tracks:
