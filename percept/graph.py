@@ -21,6 +21,11 @@ A graph YAML (see ``configs/relay.yaml``)::
 Each node binds one endpoint for everything it publishes; a subscriber is connected to every
 node that publishes a topic its prefixes can match (and every node publishes ``stats/<name>``).
 
+A processor class may derive subscriptions from its config: an optional classmethod
+``extra_subscriptions(config) -> tuple[str, ...]`` (e.g. the image topics a 2D tracker needs for
+camera-motion compensation). :func:`validate` adds them to the node's ``subscribe`` (unless a
+prefix there covers them already), so the launcher, ``percept rerun`` and the wiring check see them.
+
 Wiring is checked when a graph is validated: a ``subscribe`` prefix that no *other* node's
 ``publishes`` (or ``stats/<name>``) can match, and that no ``external`` entry can match, is
 unwired -- nothing would ever arrive. It is logged as a warning naming the node and the prefix,
@@ -38,7 +43,7 @@ import logging
 import os
 import re
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -124,6 +129,7 @@ def load_graph(path: str | Path, strict: bool = False) -> GraphConfig:
 def validate(graph: GraphConfig, strict: bool = False) -> GraphConfig:
     """Check names, types, node configs and wiring up front, so a bad graph fails before it starts.
 
+    Returns the graph with each node's derived subscriptions added (see the module docstring).
     Unwired subscriptions (see the module docstring) are logged as warnings, or raise
     :class:`UnwiredTopicError` when ``strict``.
     """
@@ -132,6 +138,7 @@ def validate(graph: GraphConfig, strict: bool = False) -> GraphConfig:
     if not graph.nodes:
         raise GraphError("graph.nodes: a graph needs at least one node")
     seen: set[str] = set()
+    nodes: list[NodeConfig] = []
     for i, node in enumerate(graph.nodes):
         where = f"graph.nodes[{i}]"
         if not NAME_RE.match(node.name):
@@ -140,12 +147,23 @@ def validate(graph: GraphConfig, strict: bool = False) -> GraphConfig:
             raise GraphError(f"{where}.name: duplicate node name {node.name!r}")
         seen.add(node.name)
         cls = load_processor_class(node.type)
-        build(cls.Config, node.config, f"{where}.config ({node.name})")
+        config = build(cls.Config, node.config, f"{where}.config ({node.name})")
+        nodes.append(_with_extra_subscriptions(node, cls, config))
+    graph = replace(graph, nodes=tuple(nodes))
     for i, topic in enumerate(graph.external):
         if not topic:
             raise GraphError(f"graph.external[{i}]: expected a topic or topic prefix, got ''")
     check_wiring(graph, strict)
     return graph
+
+
+def _with_extra_subscriptions(node: NodeConfig, cls: type, config: Any) -> NodeConfig:
+    """``node`` with the topics its processor needs (``cls.extra_subscriptions(config)``, if the
+    class defines it) added to ``subscribe`` where no prefix there covers them yet."""
+    extra = getattr(cls, "extra_subscriptions", None)
+    topics = tuple(extra(config)) if extra is not None else ()
+    missing = [t for t in topics if not any(t.startswith(s) for s in node.subscribe)]
+    return replace(node, subscribe=(*node.subscribe, *missing)) if missing else node
 
 
 def unwired_subscriptions(graph: GraphConfig) -> list[tuple[str, str]]:
