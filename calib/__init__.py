@@ -3,7 +3,6 @@
 from calib.camera import CameraModel
 from calib.errors import CalibrationError
 from calib.formats import (
-    Rig,
     load_opencv_yaml,
     load_percept_yaml,
     load_ros_camera_info,
@@ -11,6 +10,7 @@ from calib.formats import (
 )
 from calib.kitti import KittiCalib, box3d_corners, load_kitti_calib, read_velodyne_bin
 from calib.overlay import lidar_overlay, write_overlay
+from calib.rig import Rig
 from calib.transform import FrameTree, Transform
 
 __all__ = [

@@ -49,7 +49,8 @@ def cmd_calibrate_camera(args: argparse.Namespace) -> int:
     """Chessboard intrinsic calibration; returns 0, or 2 on a CalibrationError."""
     from calib.chessboard import ChessboardConfig, calibrate, frames_from_video, list_images, read_images
     from calib.errors import CalibrationError
-    from calib.formats import Rig, save_percept_yaml
+    from calib.formats import save_percept_yaml
+    from calib.rig import Rig
     from calib.transform import FrameTree
 
     names: list[str] = []

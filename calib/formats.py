@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +46,7 @@ import yaml
 from calib.camera import CameraModel
 from calib.errors import CalibrationError
 from calib.kitti import KittiCalib, load_kitti_calib
+from calib.rig import FORMAT_VERSION, Rig
 from calib.transform import ROTATION_TOL, FrameTree, Transform, check_rotation, quaternion_to_matrix
 
 __all__ = [
@@ -60,32 +60,9 @@ __all__ = [
     "save_percept_yaml",
 ]
 
-FORMAT_VERSION = 1
 _TOP_KEYS = {"version", "cameras", "transforms", "time_offsets_ns"}
 _CAMERA_KEYS = {"width", "height", "model", "K", "dist"}
 _TRANSFORM_KEYS = {"parent", "child", "translation", "rotation"}
-
-
-@dataclass(frozen=True)
-class Rig:
-    """A calibrated sensor rig: camera intrinsics keyed by frame name, and the frame tree."""
-
-    cameras: dict[str, CameraModel] = field(default_factory=dict)
-    tree: FrameTree = field(default_factory=FrameTree)
-    version: int = FORMAT_VERSION
-
-    def __post_init__(self) -> None:
-        for name in self.cameras:
-            self.tree.add_frame(name)
-
-    def camera(self, name: str) -> CameraModel:
-        """The camera of frame ``name``; CalibrationError listing the known cameras if absent."""
-        try:
-            return self.cameras[name]
-        except KeyError:
-            raise CalibrationError(
-                f"no camera {name!r} in the rig (cameras: {', '.join(self.cameras) or 'none'})"
-            ) from None
 
 
 # ---------------------------------------------------------------------------------- helpers

@@ -16,16 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from calib.camera import CameraModel
 from calib.errors import CalibrationError
+from calib.rig import Rig
 from calib.transform import FrameTree, Transform, check_rotation, orthonormalize
-
-if TYPE_CHECKING:
-    from calib.formats import Rig
 
 KITTI_ROTATION_TOL = 1e-5
 _ALIASES = {
@@ -75,11 +72,9 @@ class KittiCalib:
         return R0 @ Transform.from_matrix(self.Tr_velo_to_cam, KITTI_ROTATION_TOL)
 
     def rig(self, width: int, height: int) -> Rig:
-        """A :class:`calib.formats.Rig`: frames ``lidar_top`` (root), ``camera_0``..``camera_3``
+        """A :class:`calib.rig.Rig`: frames ``lidar_top`` (root), ``camera_0``..``camera_3``
         (rectified cameras; ``camera_0`` is the rect frame) and ``imu`` (if calibrated); all
         cameras get the same image size."""
-        from calib.formats import Rig
-
         tree = FrameTree()
         tree.add("lidar_top", "camera_0", self.velo_to_rect().inverse())
         for i in range(1, len(self.P)):

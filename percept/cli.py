@@ -1,6 +1,6 @@
 """The ``percept`` command line.
 
-    percept run GRAPH.yaml [--duration SEC] [--run-dir DIR]
+    percept run GRAPH.yaml [--duration SEC] [--run-dir DIR] [--strict]
     percept topics [--graph NAME | --run-dir DIR] [--duration SEC] [--json]
     percept echo TOPIC [--graph NAME | --run-dir DIR] [-n COUNT] [--timeout SEC]
     percept bench bus [--json] [--transports ipc tcp] [--repeat N] [--quick]
@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from percept.errors import PerceptError
+from percept.errors import PerceptError, UnwiredTopicError
 
 log = logging.getLogger("percept")
 
@@ -37,7 +37,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from percept.graph import load_graph
     from percept.launcher import Launcher
 
-    graph = load_graph(args.graph)
+    try:
+        graph = load_graph(args.graph, strict=args.strict)
+    except UnwiredTopicError as exc:  # --strict: one line, like argparse's own errors
+        sys.stderr.write(f"percept: error: {exc}\n")
+        return 2
     launcher = Launcher(graph, Path(args.run_dir) if args.run_dir else None)
     log.info("graph %s: %d nodes, run dir %s", graph.name, len(graph.nodes), launcher.run_dir)
     return launcher.run(args.duration)
@@ -150,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("graph", help="graph YAML file")
     r.add_argument("--duration", type=float, default=None, help="stop after SEC seconds")
     r.add_argument("--run-dir", default=None, help="folder for sockets and the manifest")
+    r.add_argument("--strict", action="store_true",
+                   help="a subscription no node publishes (and no 'external' entry declares) is an "
+                        "error (exit 2), not a warning")
     r.set_defaults(func=cmd_run)
 
     for name, func, helptext in (("topics", cmd_topics, "list topics of a running graph"),

@@ -19,20 +19,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgpack
 import numpy as np
 
 from percept.errors import DecodeError, MessageError
-from percept.message import (
-    INT64_MAX,
-    WIRE_DTYPES,
-    Message,
-    Scalar,
-    dtype_wire_name,
-    message_class,
-)
+from percept.wire import INT64_MAX, WIRE_DTYPES, Scalar, dtype_wire_name, message_class
+
+if TYPE_CHECKING:
+    from percept.message import Message
 
 __all__ = ["CodecLimits", "DecodeError", "Envelope", "decode", "encode", "peek_topic"]
 
@@ -70,7 +66,8 @@ class Envelope(NamedTuple):
 
 def encode(topic: str, msg: Message) -> list[bytes | memoryview]:
     """Frames ``[topic, header, *buffers]`` for ``msg``; array buffers are zero-copy views."""
-    if not isinstance(msg, Message) or not msg.SCHEMA:
+    schema = getattr(type(msg), "SCHEMA", None)
+    if not schema or message_class(schema) is not type(msg):  # only registered classes travel
         raise MessageError(f"cannot encode {type(msg).__name__}: not a registered Message")
     topic_b = topic.encode("utf-8")
     if not topic_b:

@@ -1,8 +1,15 @@
 """The one way to reach the shared, read-only research data and models.
 
-``PERCEPT_DATA`` points at the data folder (default ``../shared/data`` from the project root);
-models sit in ``PERCEPT_MODELS`` (default: ``models`` beside the data folder). The data are for
-research and evaluation only and never copied into the repository.
+Where the data folder is, first match wins:
+
+1. ``$PERCEPT_DATA``;
+2. ``../shared/data`` beside the project root, but only when ``percept`` runs from a source
+   checkout (a ``pyproject.toml`` beside the package folder; an editable install counts);
+3. nowhere: an installed wheel has no project root, so :class:`DataNotFound` says to set
+   ``PERCEPT_DATA``.
+
+Models: ``$PERCEPT_MODELS``, else ``models`` beside the data folder. The data are for research and
+evaluation only and never copied into the repository.
 """
 
 from __future__ import annotations
@@ -12,23 +19,52 @@ from pathlib import Path
 
 from percept.errors import PerceptError
 
+#: The folder that holds the ``percept`` package: the project root in a source checkout,
+#: ``site-packages`` (or similar) in an installed wheel. Read at call time (tests may point it
+#: elsewhere).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class DataNotFound(PerceptError, FileNotFoundError):
-    """A shared data file or folder is not on this machine."""
+    """A shared data file or folder is not on this machine, or where it is cannot be known."""
+
+
+def checkout_root() -> Path | None:
+    """:data:`PROJECT_ROOT` when it is a source checkout (has ``pyproject.toml``), else ``None``."""
+    return PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").is_file() else None
 
 
 def data_dir() -> Path:
-    """Root of the shared data (``$PERCEPT_DATA`` or ``../shared/data``)."""
+    """Root of the shared data (``$PERCEPT_DATA``, or ``../shared/data`` from a checkout).
+
+    Raises:
+        DataNotFound: ``PERCEPT_DATA`` is unset and percept is not running from a checkout.
+    """
     env = os.environ.get("PERCEPT_DATA")
-    return Path(env) if env else PROJECT_ROOT.parent / "shared" / "data"
+    if env:
+        return Path(env)
+    root = checkout_root()
+    if root is None:
+        raise DataNotFound(f"shared data: PERCEPT_DATA is not set and percept is installed, not run from "
+                           f"a source checkout ({PROJECT_ROOT} has no pyproject.toml); set PERCEPT_DATA "
+                           "to the shared data folder")
+    return root.parent / "shared" / "data"
 
 
 def models_dir() -> Path:
-    """Root of the shared models (``$PERCEPT_MODELS`` or ``models`` beside the data root)."""
+    """Root of the shared models (``$PERCEPT_MODELS``, or ``models`` beside the data root).
+
+    Raises:
+        DataNotFound: neither ``PERCEPT_MODELS`` nor a data root (see :func:`data_dir`) is known.
+    """
     env = os.environ.get("PERCEPT_MODELS")
-    return Path(env) if env else data_dir().parent / "models"
+    if env:
+        return Path(env)
+    try:
+        return data_dir().parent / "models"
+    except DataNotFound as exc:
+        raise DataNotFound(f"shared models: PERCEPT_MODELS is not set and {exc}; or set PERCEPT_MODELS "
+                           "to the models folder") from exc
 
 
 def data_path(*parts: str) -> Path:

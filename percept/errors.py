@@ -33,3 +33,8 @@ class ConfigError(PerceptError, ValueError):
 
 class GraphError(ConfigError):
     """A graph description cannot be launched (unknown node type, unwired topic, ...)."""
+
+
+class UnwiredTopicError(GraphError):
+    """A node subscribes to a topic that no node of the graph publishes and no ``external`` entry
+    declares (raised by strict graph validation, ``percept run --strict``)."""

@@ -7,6 +7,7 @@ A graph YAML (see ``configs/relay.yaml``)::
     host: 127.0.0.1           # tcp bind address (loopback unless told otherwise)
     run_dir: null             # default: $PERCEPT_RUN_DIR/<name> or /tmp/percept-<uid>/<name>
     restart: {backoff_s: 0.5, max_backoff_s: 10.0, reset_after_s: 10.0, max_restarts: 0}
+    external: [replayed/]     # topics/prefixes published from outside the graph (optional)
     nodes:
       - name: camera
         type: test_pattern    # built-in short name or package.module:Class
@@ -19,25 +20,42 @@ A graph YAML (see ``configs/relay.yaml``)::
 
 Each node binds one endpoint for everything it publishes; a subscriber is connected to every
 node that publishes a topic its prefixes can match (and every node publishes ``stats/<name>``).
+
+A processor class may derive subscriptions from its config: an optional classmethod
+``extra_subscriptions(config) -> tuple[str, ...]`` (e.g. the image topics a 2D tracker needs for
+camera-motion compensation). :func:`validate` adds them to the node's ``subscribe`` (unless a
+prefix there covers them already), so the launcher, ``percept rerun`` and the wiring check see them.
+
+Wiring is checked when a graph is validated: a ``subscribe`` prefix that no *other* node's
+``publishes`` (or ``stats/<name>``) can match, and that no ``external`` entry can match, is
+unwired -- nothing would ever arrive. It is logged as a warning naming the node and the prefix,
+or raised as :class:`~percept.errors.UnwiredTopicError` with ``strict`` (``percept run --strict``).
+Declare topics that come from outside the graph (``percept replay`` feeding it, a recorder's
+log re-run by ``percept rerun``) under ``external``. Topics a node derives at run time (a tracker
+publishing ``<input>/tracks``) must be listed in its ``publishes`` for subscribers to be connected
+to it at all, so they take part in the check like any other.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from percept.config import build, load_yaml
-from percept.errors import ConfigError, GraphError
+from percept.errors import ConfigError, GraphError, UnwiredTopicError
 from percept.node import load_processor_class
 from percept.shell import NodeSpec
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 IPC_PATH_MAX = 100  # sun_path is 108 bytes on Linux
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,10 +95,11 @@ class NodeConfig:
 
 @dataclass(frozen=True)
 class GraphConfig:
-    """A whole graph file."""
+    """A whole graph file; ``external``: topics/prefixes published from outside the graph."""
 
     name: str
     nodes: tuple[NodeConfig, ...]
+    external: tuple[str, ...] = ()
     transport: Literal["ipc", "tcp"] = "ipc"
     host: str = "127.0.0.1"
     run_dir: str | None = None
@@ -95,22 +114,31 @@ def default_run_root() -> Path:
     return Path(env) if env else Path(f"/tmp/percept-{os.getuid()}")
 
 
-def load_graph(path: str | Path) -> GraphConfig:
-    """Read and validate a graph file; errors name the file and the offending key."""
+def load_graph(path: str | Path, strict: bool = False) -> GraphConfig:
+    """Read and validate a graph file; errors name the file and the offending key.
+
+    ``strict``: unwired subscriptions raise :class:`UnwiredTopicError` instead of a warning.
+    """
     data = load_yaml(path)
     try:
-        return validate(build(GraphConfig, data, "graph"))
+        return validate(build(GraphConfig, data, "graph"), strict=strict)
     except ConfigError as exc:
         raise type(exc)(f"{path}: {exc}") from exc
 
 
-def validate(graph: GraphConfig) -> GraphConfig:
-    """Check names, types and node configs up front, so a bad graph fails before it starts."""
+def validate(graph: GraphConfig, strict: bool = False) -> GraphConfig:
+    """Check names, types, node configs and wiring up front, so a bad graph fails before it starts.
+
+    Returns the graph with each node's derived subscriptions added (see the module docstring).
+    Unwired subscriptions (see the module docstring) are logged as warnings, or raise
+    :class:`UnwiredTopicError` when ``strict``.
+    """
     if not NAME_RE.match(graph.name):
         raise GraphError(f"graph.name: {graph.name!r} must match {NAME_RE.pattern}")
     if not graph.nodes:
         raise GraphError("graph.nodes: a graph needs at least one node")
     seen: set[str] = set()
+    nodes: list[NodeConfig] = []
     for i, node in enumerate(graph.nodes):
         where = f"graph.nodes[{i}]"
         if not NAME_RE.match(node.name):
@@ -119,8 +147,51 @@ def validate(graph: GraphConfig) -> GraphConfig:
             raise GraphError(f"{where}.name: duplicate node name {node.name!r}")
         seen.add(node.name)
         cls = load_processor_class(node.type)
-        build(cls.Config, node.config, f"{where}.config ({node.name})")
+        config = build(cls.Config, node.config, f"{where}.config ({node.name})")
+        nodes.append(_with_extra_subscriptions(node, cls, config))
+    graph = replace(graph, nodes=tuple(nodes))
+    for i, topic in enumerate(graph.external):
+        if not topic:
+            raise GraphError(f"graph.external[{i}]: expected a topic or topic prefix, got ''")
+    check_wiring(graph, strict)
     return graph
+
+
+def _with_extra_subscriptions(node: NodeConfig, cls: type, config: Any) -> NodeConfig:
+    """``node`` with the topics its processor needs (``cls.extra_subscriptions(config)``, if the
+    class defines it) added to ``subscribe`` where no prefix there covers them yet."""
+    extra = getattr(cls, "extra_subscriptions", None)
+    topics = tuple(extra(config)) if extra is not None else ()
+    missing = [t for t in topics if not any(t.startswith(s) for s in node.subscribe)]
+    return replace(node, subscribe=(*node.subscribe, *missing)) if missing else node
+
+
+def unwired_subscriptions(graph: GraphConfig) -> list[tuple[str, str]]:
+    """``(node name, subscribe prefix)`` of every subscription nothing in or outside the graph feeds.
+
+    A prefix is fed when some other node's ``publishes`` entry or ``stats/<name>`` topic, or an
+    ``external`` entry, can match a topic it matches (:func:`topics_overlap`). A node's own
+    publications do not count: the launcher never connects a node to itself.
+    """
+    out = []
+    for node in graph.nodes:
+        sources = [*graph.external]
+        for other in graph.nodes:
+            if other.name != node.name:
+                sources += [*other.publishes, f"stats/{other.name}"]
+        out += [(node.name, sub) for sub in node.subscribe
+                if not any(topics_overlap(src, sub) for src in sources)]
+    return out
+
+
+def check_wiring(graph: GraphConfig, strict: bool = False) -> None:
+    """Warn about (``strict``: raise :class:`UnwiredTopicError` on) unwired subscriptions."""
+    problems = [f"node {node!r} subscribes to {topic!r}, which no other node publishes and no "
+                "'external' entry declares" for node, topic in unwired_subscriptions(graph)]
+    if strict and problems:
+        raise UnwiredTopicError(f"graph {graph.name}: " + "; ".join(problems))
+    for problem in problems:
+        log.warning("graph %s: %s", graph.name, problem)
 
 
 def topics_overlap(a: str, b: str) -> bool:

@@ -1,4 +1,4 @@
-"""Base class, field specifications and schema registry for topic messages.
+"""Base class and field specifications of topic messages.
 
 Every topic message is a frozen, keyword-only dataclass deriving from :class:`Message`. A message
 class declares
@@ -12,42 +12,45 @@ The codec (:mod:`percept.codec`) turns any registered message into ZeroMQ multip
 Every message carries ``stamp_ns`` (capture time, integer nanoseconds), ``frame_id`` (the
 coordinate frame its geometry is expressed in; ``""`` for non-spatial messages) and ``seq``
 (a per-topic counter set by the producer).
+
+The wire dtypes, scalar kinds and the schema registry live in the leaf :mod:`percept.wire`
+(re-exported here), so that the codec needs no import of this module.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from percept.errors import MessageError
+from percept.codec import decode, encode
+from percept.errors import DecodeError, MessageError
+from percept.wire import (
+    INT64_MAX,
+    WIRE_DTYPES,
+    Scalar,
+    dtype_wire_name,
+    message_class,
+    register_message,
+    registered_schemas,
+)
 
-#: Wire names of the dtypes a message may carry, all little-endian, fixed size, no objects.
-WIRE_DTYPES: dict[str, np.dtype] = {
-    name: np.dtype(name).newbyteorder("<")
-    for name in ("u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8", "f2", "f4", "f8", "b1")
-}
-
-INT64_MAX = 2**63 - 1
-
-
-class Scalar(enum.Enum):
-    """Kinds of non-array message fields, as they travel in the msgpack header."""
-
-    INT = "int"
-    FLOAT = "float"
-    STR = "str"
-    BOOL = "bool"
-    STR_TUPLE = "str_tuple"
-    INT_TUPLE = "int_tuple"
-    #: flat mapping ``str -> int | float | str | bool``
-    FLAT_MAP = "flat_map"
-    #: mapping ``str -> int``
-    COUNT_MAP = "count_map"
+__all__ = [
+    "INT64_MAX",
+    "WIRE_DTYPES",
+    "ArraySpec",
+    "Message",
+    "Scalar",
+    "arrays_equal",
+    "as_array",
+    "check_stamp",
+    "dtype_wire_name",
+    "message_class",
+    "registered_schemas",
+]
 
 
 @dataclass(frozen=True)
@@ -87,28 +90,6 @@ def _pattern_str(pattern: tuple[int | None, ...]) -> str:
     return f"({inner},)" if len(pattern) == 1 else f"({inner})"
 
 
-def dtype_wire_name(dtype: np.dtype) -> str:
-    """Short wire name of ``dtype`` (``"f4"``, ``"u1"``, ...), or its ``str`` when not allowed."""
-    if dtype.kind == "b" and dtype.itemsize == 1:
-        return "b1"
-    if dtype.kind in "uif" and dtype.byteorder in ("<", "=", "|") and dtype.fields is None:
-        return f"{dtype.kind}{dtype.itemsize}"
-    return dtype.str
-
-
-_REGISTRY: dict[str, type[Message]] = {}
-
-
-def registered_schemas() -> Mapping[str, type[Message]]:
-    """All message classes by schema name (read-only view)."""
-    return dict(_REGISTRY)
-
-
-def message_class(schema: str) -> type[Message] | None:
-    """The class registered for ``schema``, or ``None``."""
-    return _REGISTRY.get(schema)
-
-
 def check_stamp(owner: str, name: str, value: object) -> int:
     """Validate a non-negative int64 such as ``stamp_ns`` or ``seq``; return it."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
@@ -144,9 +125,7 @@ class Message:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.SCHEMA:
-            if cls.SCHEMA in _REGISTRY and _REGISTRY[cls.SCHEMA].__qualname__ != cls.__qualname__:
-                raise TypeError(f"schema {cls.SCHEMA!r} registered twice")
-            _REGISTRY[cls.SCHEMA] = cls
+            register_message(cls)
 
     def __post_init__(self) -> None:
         name = type(self).__name__
@@ -200,15 +179,11 @@ class Message:
     # -- codec entry points ---------------------------------------------------------------
     def to_frames(self, topic: str) -> list[bytes | memoryview]:
         """Encode as ``[topic, header, *buffers]``; array buffers are not copied."""
-        from percept.codec import encode
-
         return encode(topic, self)
 
     @classmethod
     def from_frames(cls, frames: Sequence[Any]) -> Self:
         """Decode frames produced by :meth:`to_frames`; raise ``DecodeError`` if not a ``cls``."""
-        from percept.codec import DecodeError, decode
-
         _topic, msg = decode(frames)
         if not isinstance(msg, cls):
             raise DecodeError(f"expected schema {cls.SCHEMA}, got {msg.SCHEMA}")

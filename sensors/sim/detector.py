@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from percept.detections import Detections
-from sensors.sim.actors import CLASSES
 from sensors.sim.camera import CameraView
+from sensors.sim.classes import CLASSES
 from sensors.sim.scenario import DetectorSpec
 from sensors.sim.world import WorldState
 

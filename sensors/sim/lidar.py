@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from calib.transform import Transform
-from sensors.sim.actors import CLASSES
 from sensors.sim.camera import mount_transform, sensor_pose
+from sensors.sim.classes import CLASSES
 from sensors.sim.scenario import LidarSpec
 from sensors.sim.world import WorldState
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from calib.transform import Transform
-from sensors.sim.actors import CLASSES
 from sensors.sim.camera import mount_transform, sensor_pose
+from sensors.sim.classes import CLASSES
 from sensors.sim.scenario import RadarSpec
 from sensors.sim.world import WorldState
 

@@ -17,6 +17,7 @@ from typing import Literal
 from percept.config import build, load_yaml
 from percept.errors import ConfigError
 from sensors.errors import SensorError
+from sensors.sim.classes import CLASSES
 
 ANOMALY_TYPES = ("intrusion", "loitering", "wrong_way", "abandoned_object", "running")
 MountName = Literal["ego", "world"]
@@ -228,8 +229,6 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
 
 def validate(sc: Scenario, where: str) -> Scenario:
     """Cross-field checks the dataclass types cannot express; raises ConfigError naming the key."""
-    from sensors.sim.actors import CLASSES
-
     if sc.step_ms <= 0:
         raise ConfigError(f"{where}.step_ms: expected > 0, got {sc.step_ms}")
     names = [a.name for a in sc.actors]

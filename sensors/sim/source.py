@@ -29,8 +29,8 @@ from percept.errors import ConfigError
 from percept.message import Message
 from percept.messages import Detections2D, Event, Image, PointCloud, RadarScan, Tracks, TrackStatus
 from percept.node import NodeContext, Processor
-from sensors.sim.actors import CLASS_NAMES
 from sensors.sim.camera import SimCamera
+from sensors.sim.classes import CLASS_NAMES
 from sensors.sim.detector import SimDetector, gt_boxes
 from sensors.sim.lidar import SimLidar
 from sensors.sim.radar import SimRadar

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from calib.transform import Transform
-from sensors.sim.actors import CLASSES, Actor, CrowdWalker, Motion, PathFollower, Static
+from sensors.sim.actors import Actor, CrowdWalker, Motion, PathFollower, Static
 from sensors.sim.anomalies import AnomalyMonitor, GtEvent
+from sensors.sim.classes import CLASSES
 from sensors.sim.geometry import points_in_polygon, rot_z
 from sensors.sim.scenario import ActorSpec, CrowdSpec, Scenario
 

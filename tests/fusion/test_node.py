@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
+import cv2
 import numpy as np
+import pytest
 
 from fusion.cli import register
 from fusion.lifecycle import TrackState
 from fusion.node import STATE_FIELDS, Tracker2DNode, Tracker2DNodeConfig, output_topic
+from fusion.tracker2d import Tracker2D, Tracker2DConfig
 from percept.cli import CommandRegistry
+from percept.config import build
 from percept.detections import Detections
-from percept.messages import Detections2D, Tracks, TrackStatus
+from percept.errors import ConfigError
+from percept.graph import GraphConfig, validate
+from percept.messages import Detections2D, Image, Tracks, TrackStatus
 from percept.node import LocalRunner, make_processor
 
 DT_NS = 40_000_000
@@ -72,6 +79,91 @@ def test_node_out_of_order_and_non_detection_messages() -> None:
 def test_node_config_from_mapping() -> None:
     proc = make_processor("fusion.node:Tracker2DNode", {"publish_all": True}, "graph.nodes.trk")
     assert isinstance(proc, Tracker2DNode) and proc.config.publish_all
+
+
+PAN_PX = 24  # the camera pans: the (static) scene moves this many pixels right per frame
+
+
+def pan_images(n: int) -> list[np.ndarray]:
+    """``n`` BGR (240, 320, 3) frames of one blurred random texture, frame k rolled k * PAN_PX right."""
+    rng = np.random.default_rng(0)
+    gray = cv2.GaussianBlur((rng.random((240, 320)) * 255).astype(np.uint8), (5, 5), 0)
+    bgr = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+    return [np.roll(bgr, k * PAN_PX, axis=1) for k in range(n)]
+
+
+def pan_detections(k: int) -> Detections2D:
+    """A static 30 px wide object seen in frame k of the pan (it moves with the scene)."""
+    x = 60 + k * PAN_PX
+    d = Detections(xyxy=np.array([[x, 80, x + 30, 140]], np.float32), confidence=np.array([0.9], np.float32),
+                   class_id=np.array([0], np.int32))
+    return Detections2D(stamp_ns=k * DT_NS, frame_id="cam", seq=k, detections=d, class_names=("person",))
+
+
+CMC = {"tracker": {"cmc": "sparse"}, "images": {"cam/detections": "cam/image"}}
+
+
+def test_cmc_in_the_node_gives_the_ids_of_the_tracker_fed_directly() -> None:
+    n = 6
+    images = pan_images(n)
+    direct = Tracker2D(Tracker2DConfig(cmc="sparse"))
+    want = [direct.update(pan_detections(k).detections, k * DT_NS, image=images[k]).track_id.tolist()
+            for k in range(n)]
+    assert want == [[1]] * n  # compensated, the pan keeps the one track
+
+    node = make_processor("tracker2d", CMC, "test")
+    assert isinstance(node, Tracker2DNode)
+    runner = LocalRunner(node, start_ns=0)
+    got = []
+    for k in range(n):
+        runner.feed("cam/image", Image.from_bgr(images[k], stamp_ns=k * DT_NS, frame_id="cam", seq=k))
+        (topic, msg), = runner.feed("cam/detections", pan_detections(k))
+        assert topic == "cam/tracks"
+        got.append(msg.track_id.tolist())
+    assert got == want
+    assert (node.images_in, node.cmc_frames, node.cmc_missing, node.ignored) == (n, n, 0, 0)
+
+    plain = LocalRunner(Tracker2DNode(), start_ns=0)  # cmc off: the same pan breaks the track
+    for k in range(n):
+        plain.feed("cam/image", Image.from_bgr(images[k], stamp_ns=k * DT_NS, frame_id="cam", seq=k))
+        plain.feed("cam/detections", pan_detections(k))
+    assert plain.processor.ignored == n  # images are not used without cmc
+    assert len({t.id for t in plain.processor.trackers.tracker("cam/detections").tracks}) > 1
+
+
+def test_cmc_frame_without_its_image_is_tracked_and_counted(caplog: pytest.LogCaptureFixture) -> None:
+    images = pan_images(3)
+    node = make_processor("tracker2d", CMC, "test")
+    runner = LocalRunner(node, start_ns=0)
+    runner.feed("cam/image", Image.from_bgr(images[0], stamp_ns=0, frame_id="cam"))
+    runner.feed("cam/detections", pan_detections(0))
+    (_, msg), = runner.feed("cam/detections", pan_detections(1))  # its image never came
+    assert msg.stamp_ns == DT_NS
+    runner.feed("cam/image", Image.from_bgr(images[2], stamp_ns=2 * DT_NS, frame_id="cam"))
+    runner.feed("cam/detections", pan_detections(2))
+    with caplog.at_level(logging.WARNING):
+        runner.feed("other/detections", frame(0, "cam2", 0, 10.0))  # no image topic for this camera
+    assert (node.cmc_frames, node.cmc_missing) == (2, 1)
+    assert any("other/detections" in r.getMessage() and "images" in r.getMessage() for r in caplog.records)
+
+
+def test_cmc_without_image_topic_is_rejected_at_config_time() -> None:
+    with pytest.raises(ConfigError, match=r"graph.nodes\[0\].config .*images: tracker.cmc is 'ecc'"):
+        make_processor("tracker2d", {"tracker": {"cmc": "ecc"}}, "graph.nodes[0].config (trk)")
+    make_processor("tracker2d", {"tracker": {"cmc": "none"}}, "test")  # off: no images needed
+
+
+def test_graph_subscribes_the_cmc_tracker_to_its_images(caplog: pytest.LogCaptureFixture) -> None:
+    def graph(cfg: dict) -> GraphConfig:
+        return validate(build(GraphConfig, {"name": "g", "external": ["cam/"], "nodes": [
+            {"name": "trk", "type": "tracker2d", "subscribe": ["cam/detections"], "config": cfg}]}))
+
+    assert graph(CMC).nodes[0].subscribe == ("cam/detections", "cam/image")
+    assert graph({}).nodes[0].subscribe == ("cam/detections",)
+    with caplog.at_level(logging.WARNING, logger="percept.graph"):  # no camera publishes the images
+        validate(build(GraphConfig, {"name": "g", "external": ["cam/detections"], "nodes": [
+            {"name": "trk", "type": "tracker2d", "subscribe": ["cam/detections"], "config": CMC}]}))
+    assert any("'trk'" in r.getMessage() and "'cam/image'" in r.getMessage() for r in caplog.records)
 
 
 def test_cli_track2d_on_tud_campus(shared_data, tmp_path) -> None:

@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from sensors.sim.actors import CLASSES
 from sensors.sim.camera import SimCamera
+from sensors.sim.classes import CLASSES
 from sensors.sim.detector import SimDetector, gt_boxes, miss_probability
 from sensors.sim.geometry import box_corners
 from sensors.sim.lidar import SimLidar

@@ -9,7 +9,7 @@ import pytest
 
 from percept.errors import ConfigError
 from sensors.errors import SensorError
-from sensors.sim.actors import CLASSES
+from sensors.sim.classes import CLASSES
 from sensors.sim.scenario import ANOMALY_TYPES, builtin_scenarios, load_scenario
 from sensors.sim.world import World
 
