@@ -16,7 +16,9 @@ $(VENV)/.core: pyproject.toml | $(PY)
 
 # boxmot is a benchmark baseline only (the tracker comparison); its full requirements would
 # replace opencv and pandas, so it is installed without them (its trackers need only lap here).
-BENCH_DEPS := boxmot==25.0.0 rich==15.0.0 markdown-it-py==4.3.0 mdurl==0.1.2
+# trackeval is the tests' HOTA reference (tests/fusion/test_mot_eval.py); its requirements
+# (opencv-python beside opencv-python-headless, pycocotools) would clash; its metrics need numpy/scipy.
+BENCH_DEPS := boxmot==25.0.0 rich==15.0.0 markdown-it-py==4.3.0 mdurl==0.1.2 trackeval==1.3.0
 
 # everything the tests need: dev tools, the torch/ultralytics extra and the benchmark baselines
 $(VENV)/.full: pyproject.toml Makefile | $(PY)

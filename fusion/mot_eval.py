@@ -1,34 +1,41 @@
-"""MOTChallenge evaluation: CLEAR MOT (MOTA), identity (IDF1) and HOTA of 2D box trackers.
+"""Multi-object tracking evaluation, the one implementation: CLEAR MOT (MOTA), identity (IDF1), HOTA.
 
-Files are MOT text files, one box per line ``frame,id,x,y,w,h,conf,...`` (1-based frames, box
-top-left corner and size in image pixels). Ground-truth rows whose ``conf`` column (the MOT
-"considered" flag) is 0 are ignored; MOT15 ground truth has 1 everywhere. CLEAR and identity
-metrics come from ``motmetrics`` with the MOT15 IoU threshold 0.5; HOTA is computed here,
-following Luiten et al. 2020 "HOTA: A Higher Order Metric for Evaluating Multi-Object Tracking"
-exactly as TrackEval defines it (IoU similarity, per-frame Hungarian matching maximising the
-global-alignment-weighted similarity, averaged over alpha = 0.05, 0.10, ..., 0.95).
+The core (:func:`evaluate_frames`) scores sequences given, per frame in time order, ground-truth
+ids, hypothesis ids and their similarity (:class:`ScoredFrame`). CLEAR and identity metrics come
+from ``motmetrics`` (distance ``1 - similarity``; pairs not ``matchable`` are never matched); HOTA
+is computed here (:func:`hota_from_similarity`) after Luiten et al. 2020 "HOTA: A Higher Order
+Metric for Evaluating Multi-Object Tracking" exactly as TrackEval defines it (per-frame Hungarian
+matching maximising the global-alignment-weighted similarity, averaged over alpha = 0.05 .. 0.95).
+Per-frame objects are :class:`FrameObjects`; a :class:`MatchRule` scores two of them: IoU of
+``x1, y1, x2, y2`` image boxes, matchable at IoU >= ``iou_threshold``, or ``1 - d / dist_threshold_m``
+(clipped at 0) for 2D/3D points ``d`` metres apart, matchable at ``d <= dist_threshold_m``.
 
+MOT text files have one box per line ``frame,id,x,y,w,h,conf,...`` (1-based frames, top-left
+corner and size in pixels); ground-truth rows whose ``conf`` column (the MOT "considered" flag) is
+0 are ignored (MOT15 has 1 everywhere); they are matched at the MOT15 IoU threshold 0.5.
 numpy 2 removed ``np.asfarray``, which motmetrics 1.4.0 (the newest release) still calls in
 ``motmetrics.distances.iou_matrix``; :func:`_import_motmetrics` defines it only when missing.
 """
 
 from __future__ import annotations
 
-import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from fusion.errors import TrackingError
-
-log = logging.getLogger(__name__)
+from percept.boxes import box_iou, xywh_to_xyxy
 
 #: IoU threshold of the MOT15 CLEAR/identity matching.
 CLEAR_IOU = 0.5
 #: HOTA localisation thresholds (TrackEval: ``np.arange(0.05, 0.99, 0.05)``, 19 values).
 HOTA_ALPHAS = np.arange(0.05, 0.99, 0.05)
+#: Name of the result row that combines all sequences.
+COMBINED = "COMBINED"
 
 
 def _import_motmetrics() -> Any:
@@ -98,15 +105,105 @@ def load_mot(path: str | Path, is_gt: bool) -> MotTable:
     return MotTable(a[:, 0].astype(np.int64), a[:, 1].astype(np.int64), a[:, 2:6].copy())
 
 
-def iou_xywh(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix (len(a), len(b)) of top-left-width-height boxes a (N, 4), b (M, 4)."""
-    a1, a2 = a[:, None, :2], a[:, None, :2] + a[:, None, 2:]
-    b1, b2 = b[None, :, :2], b[None, :, :2] + b[None, :, 2:]
-    wh = np.clip(np.minimum(a2, b2) - np.maximum(a1, b1), 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / union, 0.0)
+@dataclass(frozen=True, eq=False)
+class FrameObjects:
+    """N objects of one frame (ground truth or hypotheses).
+
+    Attributes:
+        ids: int64 (N,) object / track ids.
+        classes: N class names.
+        geom: float64 (N, 4) ``x1, y1, x2, y2`` image boxes (pixels), or (N, 2) / (N, 3) points
+            (metres, e.g. ground-plane ``x, z`` in a camera frame).
+    """
+
+    ids: np.ndarray
+    classes: tuple[str, ...]
+    geom: np.ndarray
+
+    def __post_init__(self) -> None:
+        ids = np.asarray(self.ids).reshape(-1).astype(np.int64)
+        geom = np.asarray(self.geom, np.float64)
+        if geom.ndim != 2 or geom.shape[0] != len(ids) or geom.shape[1] not in (2, 3, 4):
+            raise TrackingError(f"FrameObjects.geom: expected shape ({len(ids)}, 4) boxes or "
+                                f"({len(ids)}, 2|3) points, got {geom.shape}")
+        if len(self.classes) != len(ids):
+            raise TrackingError(f"FrameObjects.classes: expected {len(ids)} names, got {len(self.classes)}")
+        object.__setattr__(self, "ids", ids)
+        object.__setattr__(self, "geom", geom)
+        object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def of_class(self, cls: str | None) -> FrameObjects:
+        """The objects of class ``cls`` (all of them for None)."""
+        if cls is None:
+            return self
+        idx = [i for i, c in enumerate(self.classes) if c == cls]
+        return FrameObjects(self.ids[idx], tuple(self.classes[i] for i in idx), self.geom[idx])
+
+
+@dataclass(frozen=True)
+class MatchRule:
+    """How ground truth and hypotheses are compared (see the module docstring).
+
+    Attributes:
+        iou_threshold: boxes are matchable at IoU >= this, in (0, 1].
+        dist_threshold_m: points are matchable at distance <= this, metres; similarity 0 there.
+    """
+
+    iou_threshold: float = CLEAR_IOU
+    dist_threshold_m: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.iou_threshold <= 1.0:
+            raise TrackingError(f"iou_threshold: expected in (0, 1], got {self.iou_threshold}")
+        if not self.dist_threshold_m > 0.0:
+            raise TrackingError(f"dist_threshold_m: expected > 0 metres, got {self.dist_threshold_m}")
+
+    def score(self, gt: np.ndarray, hyp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(similarity float64 (K, M) in [0, 1], matchable bool (K, M)) of gt (K, D) vs hyp (M, D)."""
+        if len(gt) == 0 or len(hyp) == 0:
+            return np.zeros((len(gt), len(hyp))), np.zeros((len(gt), len(hyp)), bool)
+        if gt.shape[1] != hyp.shape[1]:
+            raise TrackingError(f"cannot compare ground truth of shape {gt.shape} with hypotheses of "
+                                f"shape {hyp.shape}: both must be boxes (N, 4) or points of one dimension")
+        if gt.shape[1] == 4:
+            iou = box_iou(gt, hyp)
+            return iou, iou >= self.iou_threshold
+        d = np.linalg.norm(gt[:, None, :] - hyp[None, :, :], axis=2)
+        return np.clip(1.0 - d / self.dist_threshold_m, 0.0, 1.0), d <= self.dist_threshold_m
+
+
+class ScoredFrame(NamedTuple):
+    """One frame as the metrics see it: ``gt_ids`` int64 (K,), ``hyp_ids`` int64 (M,), ``similarity``
+    float64 (K, M) in [0, 1] (HOTA; CLEAR distance ``1 - similarity``), ``matchable`` bool (K, M)
+    (the pairs CLEAR/identity matching may pair)."""
+
+    gt_ids: np.ndarray
+    hyp_ids: np.ndarray
+    similarity: np.ndarray
+    matchable: np.ndarray
+
+
+def score_frames(gt: Mapping[Any, FrameObjects], hyp: Mapping[Any, FrameObjects],
+                 rule: MatchRule | None = None, cls: str | None = None,
+                 keys: Iterable[Any] | None = None) -> list[ScoredFrame]:
+    """Score the frames ``keys`` (in that order; default: the sorted union of both mappings) of
+    class ``cls`` (None: all, across classes). A key missing on one side has no objects there."""
+    rule = rule or MatchRule()
+    empty = FrameObjects(np.zeros(0, np.int64), (), np.zeros((0, 4)))
+    out = []
+    for key in sorted(set(gt) | set(hyp)) if keys is None else keys:
+        g, h = gt.get(key, empty).of_class(cls), hyp.get(key, empty).of_class(cls)
+        out.append(ScoredFrame(g.ids, h.ids, *rule.score(g.geom, h.geom)))
+    return out
+
+
+def mot_objects(table: MotTable, cls: str = "pedestrian") -> dict[int, FrameObjects]:
+    """frame -> :class:`FrameObjects` (xyxy boxes, all of class ``cls``) of a MOT table."""
+    return {f: FrameObjects(ids, (cls,) * len(ids), xywh_to_xyxy(xywh))
+            for f, (ids, xywh) in table.frames().items()}
 
 
 @dataclass
@@ -133,17 +230,6 @@ class HotaState:
         ass_a = self.ass_tp / np.maximum(1.0, self.tp)
         hota = np.sqrt(det_a * ass_a)
         return {"HOTA": float(hota.mean()), "DetA": float(det_a.mean()), "AssA": float(ass_a.mean())}
-
-
-def hota_state(gt: MotTable, res: MotTable) -> HotaState:
-    """HOTA sums of one sequence (see the module docstring for the definition)."""
-    gt_f, tr_f = gt.frames(), res.frames()
-    empty = (np.zeros(0, np.int64), np.zeros((0, 4)))
-    frames = []
-    for f in sorted(set(gt_f) | set(tr_f)):
-        (g_ids, g_box), (t_ids, t_box) = gt_f.get(f, empty), tr_f.get(f, empty)
-        frames.append((g_ids, t_ids, iou_xywh(g_box, t_box)))
-    return hota_from_similarity(frames)
 
 
 def hota_from_similarity(frames: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> HotaState:
@@ -199,33 +285,27 @@ def hota_from_similarity(frames: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
     return HotaState(tp, n_gt - tp, n_tr - tp, ass_tp)
 
 
-def clear_accumulator(gt: MotTable, res: MotTable) -> Any:
-    """A motmetrics accumulator of one sequence, IoU distance with threshold :data:`CLEAR_IOU`."""
+def clear_accumulator_from(frames: Sequence[ScoredFrame]) -> Any:
+    """A motmetrics accumulator of one sequence: distance ``1 - similarity``, NaN where not matchable."""
     mm = _import_motmetrics()
     acc = mm.MOTAccumulator(auto_id=False)
-    gt_f, tr_f = gt.frames(), res.frames()
-    empty = (np.zeros(0, np.int64), np.zeros((0, 4)))
-    for f in sorted(set(gt_f) | set(tr_f)):
-        g_ids, g_box = gt_f.get(f, empty)
-        t_ids, t_box = tr_f.get(f, empty)
-        dist = 1.0 - iou_xywh(g_box, t_box)
-        dist[dist > 1.0 - CLEAR_IOU] = np.nan  # motmetrics: NaN = not matchable
-        acc.update(g_ids.tolist(), t_ids.tolist(), dist, frameid=f)
+    for n, f in enumerate(frames):
+        dist = np.where(f.matchable, 1.0 - np.asarray(f.similarity, np.float64), np.nan)
+        acc.update(np.asarray(f.gt_ids).tolist(), np.asarray(f.hyp_ids).tolist(), dist, frameid=n)
     return acc
 
 
 _MM_METRICS = ["idf1", "idp", "idr", "mota", "motp", "num_switches", "num_false_positives",
                "num_misses", "num_objects", "num_predictions", "mostly_tracked", "mostly_lost",
                "num_fragmentations", "num_unique_objects"]
-_MM_NAMES = {"idf1": "IDF1", "idp": "IDP", "idr": "IDR", "mota": "MOTA", "motp": "MOTP",
-             "num_switches": "IDSW", "num_false_positives": "FP", "num_misses": "FN",
-             "num_objects": "GT", "num_predictions": "Pred", "mostly_tracked": "MT",
-             "mostly_lost": "ML", "num_fragmentations": "Frag", "num_unique_objects": "GT_IDs"}
 
 
 @dataclass(frozen=True)
 class SequenceResult:
-    """Metrics of one sequence (or the combination, name ``"COMBINED"``); ratios in [0, 1]."""
+    """Metrics of one sequence (or the combination, name :data:`COMBINED`); ratios in [0, 1].
+
+    ``MOTP`` is the mean similarity of CLEAR matches (IoU for boxes), higher is better.
+    """
 
     name: str
     IDF1: float
@@ -241,6 +321,11 @@ class SequenceResult:
     MT: int
     ML: int
 
+    @property
+    def TP(self) -> int:
+        """CLEAR matches (every hypothesis scored is one of these or a false positive)."""
+        return self.GT - self.FN
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -250,40 +335,53 @@ def _result(name: str, row: Any, hota: HotaState) -> SequenceResult:
     motp = float(row["motp"])
     return SequenceResult(
         name=name, IDF1=float(row["idf1"]), MOTA=float(row["mota"]), HOTA=s["HOTA"], DetA=s["DetA"],
-        AssA=s["AssA"], MOTP=1.0 - motp if np.isfinite(motp) else float("nan"),
+        AssA=s["AssA"], MOTP=1.0 - motp if math.isfinite(motp) else math.nan,
         IDSW=int(row["num_switches"]), FP=int(row["num_false_positives"]), FN=int(row["num_misses"]),
         GT=int(row["num_objects"]), MT=int(row["mostly_tracked"]), ML=int(row["mostly_lost"]))
 
 
-def evaluate_many(pairs: list[tuple[str | Path, str | Path]], names: list[str] | None = None
-                  ) -> list[SequenceResult]:
-    """Evaluate (gt_path, res_path) pairs; one result per pair then ``COMBINED`` (last).
+def evaluate_frames(sequences: Sequence[tuple[str, Sequence[ScoredFrame]]]) -> list[SequenceResult]:
+    """Evaluate ``(name, scored frames)`` sequences; one result per sequence then :data:`COMBINED`.
 
     Combined CLEAR/identity metrics are motmetrics' overall (sums of counts); combined HOTA sums
-    the per-alpha TP/FN/FP and TP-weighted association scores, as TrackEval does. ``MOTP`` is
-    the mean IoU of matches (1 - motmetrics' distance).
+    the per-alpha TP/FN/FP and TP-weighted association scores, as TrackEval does.
     """
+    names = [str(n) for n, _ in sequences]
+    if not names or len(set(names)) != len(names) or {COMBINED, "OVERALL"} & set(names):
+        raise TrackingError(f"evaluate_frames: expected sequences with unique names other than "
+                            f"{COMBINED!r}/'OVERALL', got {names}")
+    mm = _import_motmetrics()
+    accs = [clear_accumulator_from(frames) for _, frames in sequences]
+    hotas = [hota_from_similarity([f[:3] for f in frames]) for _, frames in sequences]
+    summary = mm.metrics.create().compute_many(accs, metrics=_MM_METRICS, names=names, generate_overall=True)
+    out = [_result(n, summary.loc[n], h) for n, h in zip(names, hotas, strict=True)]
+    out.append(_result(COMBINED, summary.loc["OVERALL"], sum(hotas[1:], hotas[0])))
+    return out
+
+
+def evaluate_objects(gt: Mapping[Any, FrameObjects], hyp: Mapping[Any, FrameObjects], cls: str | None = None,
+                     rule: MatchRule | None = None, keys: Iterable[Any] | None = None,
+                     name: str = "sequence") -> SequenceResult:
+    """Metrics of one sequence (frame key -> :class:`FrameObjects`) of class ``cls`` (None: all, matched
+    across classes) over the frames ``keys`` (see :func:`score_frames`)."""
+    return evaluate_frames([(name, score_frames(gt, hyp, rule, cls, keys))])[0]
+
+
+def evaluate_many(pairs: list[tuple[str | Path, str | Path]], names: list[str] | None = None
+                  ) -> list[SequenceResult]:
+    """Evaluate MOT (gt_path, res_path) pairs at :data:`CLEAR_IOU`; one result per pair then
+    :data:`COMBINED` (last), see :func:`evaluate_frames`. ``MOTP`` is the mean IoU of matches."""
     if not pairs:
         raise TrackingError("evaluate_many: no (gt, result) pairs given")
-    mm = _import_motmetrics()
     if names is None:
         names = [Path(g).parent.parent.name if Path(g).parent.name == "gt" else Path(g).stem
                  for g, _ in pairs]
         if len(set(names)) != len(names):
             names = [f"{n}#{i}" for i, n in enumerate(names)]
-    accs, hotas = [], []
-    for gt_path, res_path in pairs:
-        gt, res = load_mot(gt_path, is_gt=True), load_mot(res_path, is_gt=False)
-        accs.append(clear_accumulator(gt, res))
-        hotas.append(hota_state(gt, res))
-    mh = mm.metrics.create()
-    summary = mh.compute_many(accs, metrics=_MM_METRICS, names=names, generate_overall=True)
-    out = [_result(n, summary.loc[n], h) for n, h in zip(names, hotas, strict=True)]
-    total = hotas[0]
-    for h in hotas[1:]:
-        total = total + h
-    out.append(_result("COMBINED", summary.loc["OVERALL"], total))
-    return out
+    rule = MatchRule(iou_threshold=CLEAR_IOU)
+    sequences = [(n, score_frames(mot_objects(load_mot(g, is_gt=True)), mot_objects(load_mot(r, is_gt=False)),
+                                  rule)) for n, (g, r) in zip(names, pairs, strict=True)]
+    return evaluate_frames(sequences)
 
 
 def evaluate(gt_path: str | Path, res_path: str | Path) -> dict[str, Any]:

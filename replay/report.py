@@ -1,11 +1,14 @@
 """``percept report``: an HTML page of tracking metrics, latency histograms and an event timeline.
 
 Tracking metrics are CLEAR-MOT (MOTA, MOTP, ID switches) and IDF1 of every ``Tracks`` topic
-against a ground-truth topic, computed here on numpy/scipy (``replay`` imports no tracker
-package). Frames are keyed by ``stamp_ns``; a ground-truth frame without a hypothesis message
-counts all its objects missed. Matching is by IoU >= ``iou_threshold`` for image boxes
-(``x1, y1, x2, y2`` pixels) or by ground-plane distance <= ``dist_threshold_m`` for 3D tracks
-(``x, z`` in a camera frame, else ``x, y``; metres). Plots are matplotlib PNGs embedded base64.
+against a ground-truth topic, per class and over all classes, computed by the project's one
+evaluation, :mod:`fusion.mot_eval` (motmetrics). Frames are keyed by ``stamp_ns`` and the
+ground-truth frames are the ones scored: a ground-truth frame without a hypothesis message counts
+all its objects missed, a hypothesis message at a stamp without ground truth is not scored.
+Matching is by IoU >= ``iou_threshold`` for image boxes (``x1, y1, x2, y2`` pixels) or by
+ground-plane distance <= ``dist_threshold_m`` for 3D tracks (``x, z`` in a camera frame, else
+``x, y``; metres; MOTP is then the mean ``1 - d / dist_threshold_m``). Plots are matplotlib PNGs
+embedded base64.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
+from fusion.mot_eval import FrameObjects, MatchRule, evaluate_objects
 from percept.codec import decode
 from percept.errors import DecodeError
 from percept.message import Message
@@ -30,143 +33,6 @@ from replay.errors import LogError
 from replay.log import LogReader
 
 
-@dataclass(frozen=True)
-class FrameObjects:
-    """Objects of one frame: ids int64 (N,), class names, and geometry (N, 4) boxes or (N, 2) points."""
-
-    ids: np.ndarray
-    classes: tuple[str, ...]
-    geom: np.ndarray
-
-    def select(self, cls: str | None) -> FrameObjects:
-        if cls is None:
-            return self
-        keep = np.array([c == cls for c in self.classes], bool).reshape(-1)
-        return FrameObjects(self.ids[keep], tuple(c for c, k in zip(self.classes, keep, strict=True) if k),
-                            self.geom[keep])
-
-
-@dataclass(frozen=True)
-class MotMetrics:
-    """CLEAR-MOT and identity metrics of one class (or all)."""
-
-    num_gt: int
-    num_hyp: int
-    tp: int
-    fp: int
-    fn: int
-    id_switches: int
-    mota: float
-    motp: float
-    idf1: float
-    idp: float
-    idr: float
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of boxes ``a`` (N, 4) and ``b`` (M, 4), ``x1, y1, x2, y2`` -> (N, M)."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
-def similarity(a: np.ndarray, b: np.ndarray, iou_threshold: float, dist_threshold_m: float) -> np.ndarray:
-    """(N, M) score in [0, 1], 0 where not matchable (IoU, or 1 - dist/threshold for points)."""
-    if a.shape[1] == 4:
-        s = iou_matrix(a, b)
-        return np.where(s >= iou_threshold, s, 0.0)
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    d = np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2)
-    return np.where(d <= dist_threshold_m, 1.0 - d / dist_threshold_m + 1e-9, 0.0)
-
-
-def evaluate(gt: dict[int, FrameObjects], hyp: dict[int, FrameObjects], cls: str | None = None,
-             iou_threshold: float = 0.5, dist_threshold_m: float = 2.0) -> MotMetrics:
-    """CLEAR-MOT and IDF1 over the ground-truth frames (keys: ``stamp_ns``)."""
-    tp = fp = fn = idsw = 0
-    sim_sum = 0.0
-    last_match: dict[int, int] = {}
-    pair_count: dict[tuple[int, int], int] = {}
-    gt_count: dict[int, int] = {}
-    hyp_count: dict[int, int] = {}
-    num_hyp = 0
-    for stamp in sorted(gt):
-        g = gt[stamp].select(cls)
-        h = hyp[stamp].select(cls) if stamp in hyp else None
-        hid = h.ids if h is not None else np.zeros(0, np.int64)
-        hgeom = h.geom if h is not None else np.zeros((0, g.geom.shape[1]))
-        num_hyp += len(hid)
-        for i in g.ids:
-            gt_count[int(i)] = gt_count.get(int(i), 0) + 1
-        for j in hid:
-            hyp_count[int(j)] = hyp_count.get(int(j), 0) + 1
-        s = similarity(g.geom.astype(np.float64), hgeom.astype(np.float64), iou_threshold, dist_threshold_m)
-        # identity co-occurrence for IDF1 (any matchable pair in this frame)
-        for gi, hj in zip(*np.nonzero(s), strict=True):
-            key = (int(g.ids[gi]), int(hid[hj]))
-            pair_count[key] = pair_count.get(key, 0) + 1
-        matched: list[tuple[int, int]] = []
-        # keep last frame's correspondences that are still valid
-        hyp_index = {int(j): k for k, j in enumerate(hid)}
-        used_g, used_h = set(), set()
-        for gi, gid in enumerate(g.ids):
-            hj = hyp_index.get(last_match.get(int(gid), -1))
-            if hj is not None and hj not in used_h and s[gi, hj] > 0:
-                matched.append((gi, hj))
-                used_g.add(gi)
-                used_h.add(hj)
-        rest_g = [i for i in range(len(g.ids)) if i not in used_g]
-        rest_h = [j for j in range(len(hid)) if j not in used_h]
-        if rest_g and rest_h:
-            sub = s[np.ix_(rest_g, rest_h)]
-            rows, cols = linear_sum_assignment(-sub)
-            for r, c in zip(rows, cols, strict=True):
-                if sub[r, c] > 0:
-                    gi, hj = rest_g[r], rest_h[c]
-                    prev = last_match.get(int(g.ids[gi]))
-                    if prev is not None and prev != int(hid[hj]):
-                        idsw += 1
-                    matched.append((gi, hj))
-        for gi, hj in matched:
-            last_match[int(g.ids[gi])] = int(hid[hj])
-            sim_sum += float(s[gi, hj])
-        tp += len(matched)
-        fn += len(g.ids) - len(matched)
-        fp += len(hid) - len(matched)
-    num_gt = tp + fn
-    idtp = _idtp(pair_count, gt_count, hyp_count)
-    return MotMetrics(
-        num_gt=num_gt, num_hyp=num_hyp, tp=tp, fp=fp, fn=fn, id_switches=idsw,
-        mota=1.0 - (fn + fp + idsw) / num_gt if num_gt else float("nan"),
-        motp=sim_sum / tp if tp else float("nan"),
-        idf1=2 * idtp / (num_gt + num_hyp) if num_gt + num_hyp else float("nan"),
-        idp=idtp / num_hyp if num_hyp else float("nan"),
-        idr=idtp / num_gt if num_gt else float("nan"))
-
-
-def _idtp(pairs: dict[tuple[int, int], int], gt_count: dict[int, int], hyp_count: dict[int, int]) -> int:
-    """Identity true positives: the best one-to-one assignment of gt ids to hypothesis ids."""
-    if not pairs:
-        return 0
-    gids = sorted(gt_count)
-    hids = sorted(hyp_count)
-    gi = {g: i for i, g in enumerate(gids)}
-    hi = {h: i for i, h in enumerate(hids)}
-    m = np.zeros((len(gids), len(hids)))
-    for (g, h), n in pairs.items():
-        m[gi[g], hi[h]] = n
-    rows, cols = linear_sum_assignment(-m)
-    return int(m[rows, cols].sum())
-
-
-# -- report -----------------------------------------------------------------------------------
 @dataclass
 class LogContents:
     """Decoded pieces of a log the report needs."""
@@ -262,13 +128,15 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 def mot_rows(gt: dict[int, FrameObjects], hyp: dict[int, FrameObjects], iou: float,
              dist_m: float) -> list[list[Any]]:
-    """One table row per class present in the ground truth, then ``all``."""
+    """One table row per class present in the ground truth, then ``all`` (classes not told apart):
+    ``[class, MOTA %, IDF1 %, MOTP %, IDSW, FP, FN, GT, hyp]`` over the ground-truth frames."""
+    rule = MatchRule(iou_threshold=iou, dist_threshold_m=dist_m)
     classes = sorted({c for f in gt.values() for c in f.classes})
-    rows = []
+    rows: list[list[Any]] = []
     for cls in [*classes, None]:
-        m = evaluate(gt, hyp, cls, iou, dist_m)
-        rows.append([cls or "all", 100 * m.mota, 100 * m.idf1, 100 * m.motp, m.id_switches, m.fp, m.fn,
-                     m.num_gt, m.num_hyp])
+        m = evaluate_objects(gt, hyp, cls, rule, keys=sorted(gt))
+        rows.append([cls or "all", 100 * m.MOTA, 100 * m.IDF1, 100 * m.MOTP, m.IDSW, m.FP, m.FN, m.GT,
+                     m.TP + m.FP])
     return rows
 
 

@@ -1,4 +1,5 @@
-"""MOT metrics on hand-made files whose IDF1 / MOTA / HOTA are computed by hand, and on MOT15 GT."""
+"""MOT metrics on hand-made files and frames whose IDF1 / MOTA / HOTA are computed by hand, on MOT15
+GT, and HOTA cross-checked with TrackEval on percept's tracker output for MOT15."""
 
 from __future__ import annotations
 
@@ -11,7 +12,19 @@ import pytest
 
 from fusion.errors import TrackingError
 from fusion.eval_cli import register
-from fusion.mot_eval import HOTA_ALPHAS, _import_motmetrics, evaluate, evaluate_many
+from fusion.mot import run_tracker_on_sequence, write_mot_results
+from fusion.mot_eval import (
+    COMBINED,
+    HOTA_ALPHAS,
+    FrameObjects,
+    MatchRule,
+    _import_motmetrics,
+    evaluate,
+    evaluate_frames,
+    evaluate_many,
+    evaluate_objects,
+    score_frames,
+)
 from percept.cli import CommandRegistry
 
 
@@ -151,3 +164,111 @@ def test_cli_eval_mot_unpaired_files(tmp_path: Path) -> None:
     args = _cli().parse_args(["eval", "mot", "--gt", str(gt), "--gt", str(gt), "--res", str(gt)])
     with pytest.raises(TrackingError, match="one --res per --gt"):
         args.func(args)
+
+
+def _frames(rows: list[list[tuple[int, float]]], cls: str = "p") -> dict[int, FrameObjects]:
+    """Frames of (id, x) boxes 10 px wide at stamps 0, 1, 2 ... ns."""
+    return {t: FrameObjects(np.array([i for i, _ in r], np.int64), (cls,) * len(r),
+                            np.array([[x, 0, x + 10, 10] for _, x in r], float).reshape(-1, 4))
+            for t, r in enumerate(rows)}
+
+
+def test_clear_mot_counts_on_a_hand_made_case() -> None:
+    gt = _frames([[(1, 0), (2, 50)]] * 4)
+    # frame 0,1 correct; frame 2: hyp ids swap (2 switches); frame 3: one box missing, one false
+    hyp = _frames([[(7, 0), (8, 50)], [(7, 1), (8, 51)], [(8, 0), (7, 50)], [(8, 0), (9, 200)]])
+    result = evaluate_objects(gt, hyp)
+    m = result.as_dict()
+    assert (result.TP, m["FN"], m["FP"], m["IDSW"]) == (7, 1, 1, 2)
+    assert m["MOTA"] == pytest.approx(1 - (1 + 1 + 2) / 8)
+    # IDF1: best id mapping 1->7 (2 frames) + 2->8 (2 frames) = 4 of (8 gt + 8 hyp) / 2
+    assert m["IDF1"] == pytest.approx(2 * 4 / 16)
+    assert evaluate_objects(gt, gt).MOTA == 1.0 and evaluate_objects(gt, gt).IDF1 == 1.0
+
+
+def test_points_score_one_minus_distance_over_threshold() -> None:
+    rule = MatchRule(dist_threshold_m=2.0)
+    sim, ok = rule.score(np.array([[0.0, 0.0]]), np.array([[0.5, 0.0], [2.0, 0.0], [3.0, 0.0]]))
+    assert sim.tolist() == [[0.75, 0.0, 0.0]]
+    assert ok.tolist() == [[True, True, False]]  # at the threshold still matchable, beyond not
+    point = {t: FrameObjects([1], ("Car",), [[0.0, 0.0]]) for t in range(3)}
+    hyp = {t: FrameObjects([5], ("Car",), [[0.42 if t < 2 else 3.0, 0.0]]) for t in range(3)}
+    result = evaluate_objects(point, hyp, rule=rule)
+    m = result.as_dict()
+    assert (result.TP, m["FN"], m["FP"], m["IDSW"]) == (2, 1, 1, 0)
+    assert m["MOTP"] == pytest.approx(1 - 0.42 / 2)  # mean similarity 0.79 of the matches
+    # HOTA: similarity 0.79 is a TP for the 15 alphas 0.05..0.75 with DetA 2/4 and AssA 2/(3+3-2)
+    assert m["DetA"] == pytest.approx(15 / 19 * 0.5)
+    assert m["AssA"] == pytest.approx(15 / 19 * 0.5)
+    assert m["HOTA"] == pytest.approx(15 / 19 * 0.5)
+
+
+def test_class_filter_and_scored_frames() -> None:
+    cars, peds = _frames([[(1, 0)]] * 3, "Car"), _frames([[(2, 100)]] * 3, "Pedestrian")
+    gt = {t: FrameObjects(np.r_[cars[t].ids, peds[t].ids], ("Car", "Pedestrian"),
+                          np.vstack([cars[t].geom, peds[t].geom])) for t in range(3)}
+    hyp = {**cars, 7: _frames([[(3, 300)]], "Car")[0]}  # cars tracked, plus a car where there is no gt
+    car = evaluate_objects(gt, hyp, "Car")
+    assert (car.GT, car.TP, car.FP) == (3, 3, 1)
+    assert car.as_dict()["MOTA"] == pytest.approx(2 / 3)
+    assert evaluate_objects(gt, hyp, "Car", keys=sorted(gt)).FP == 0  # stamp 7 not scored
+    every = evaluate_objects(gt, hyp, keys=sorted(gt))
+    assert (every.GT, every.TP, every.FN) == (6, 3, 3)
+    frames = score_frames(gt, hyp, cls="Pedestrian")
+    assert [len(f.gt_ids) for f in frames] == [1, 1, 1, 0] and all(f.similarity.shape[1] == 0 for f in frames)
+
+
+def test_bad_objects_rules_and_names_raise() -> None:
+    with pytest.raises(TrackingError, match=r"geom: expected shape \(2, 4\)"):
+        FrameObjects([1, 2], ("a", "b"), np.zeros((2, 5)))
+    with pytest.raises(TrackingError, match="classes: expected 2 names"):
+        FrameObjects([1, 2], ("a",), np.zeros((2, 4)))
+    with pytest.raises(TrackingError, match="iou_threshold"):
+        MatchRule(iou_threshold=0.0)
+    with pytest.raises(TrackingError, match="dist_threshold_m"):
+        MatchRule(dist_threshold_m=-1.0)
+    with pytest.raises(TrackingError, match="cannot compare"):
+        MatchRule().score(np.zeros((1, 4)), np.zeros((1, 2)))
+    frames = score_frames(_frames([[(1, 0)]]), _frames([[(1, 0)]]))
+    with pytest.raises(TrackingError, match="unique names"):
+        evaluate_frames([("a", frames), ("a", frames)])
+    with pytest.raises(TrackingError, match="unique names"):
+        evaluate_frames([(COMBINED, frames)])
+
+
+MOT15_WITH_GT = ("TUD-Campus", "TUD-Stadtmitte", "ETH-Sunnyday")
+
+
+@pytest.mark.data
+def test_hota_agrees_with_trackeval_on_mot15(shared_data, tmp_path: Path) -> None:
+    """percept's tracker on the MOT15 detections, scored by percept and by TrackEval 1.3.0 (its own
+    MOT file reading, MOT15 preprocessing and IoU, then ``HOTA().eval_sequence``)."""
+    trackeval = pytest.importorskip("trackeval", reason="trackeval is a test install (Makefile BENCH_DEPS)")
+    res_dir = tmp_path / "percept" / "data"
+    res_dir.mkdir(parents=True)
+    pairs = []
+    for seq in MOT15_WITH_GT:
+        root = shared_data("mot15", seq)
+        write_mot_results(res_dir / f"{seq}.txt",
+                          run_tracker_on_sequence(root / "det" / "det.txt", root / "seqinfo.ini"))
+        pairs.append((root / "gt" / "gt.txt", res_dir / f"{seq}.txt"))
+    ours = evaluate_many(pairs, names=list(MOT15_WITH_GT))
+    dataset = trackeval.datasets.MotChallenge2DBox({
+        "GT_FOLDER": str(shared_data("mot15")), "TRACKERS_FOLDER": str(tmp_path),
+        "TRACKERS_TO_EVAL": ["percept"], "BENCHMARK": "MOT15", "SKIP_SPLIT_FOL": True,
+        "SEQ_INFO": dict.fromkeys(MOT15_WITH_GT), "PRINT_CONFIG": False})
+    for seq, mine in zip(MOT15_WITH_GT, ours[:-1], strict=True):
+        data = dataset.get_preprocessed_seq_data(dataset.get_raw_seq_data("percept", seq), "pedestrian")
+        assert data["num_gt_dets"] == mine.GT  # the same ground truth
+        hota = trackeval.metrics.HOTA().eval_sequence(data)
+        idf1 = trackeval.metrics.Identity({"PRINT_CONFIG": False}).eval_sequence(data)["IDF1"]
+        theirs = {k: 100 * float(np.mean(hota[k])) for k in ("HOTA", "DetA", "AssA")}
+        m = mine.as_dict()
+        print(f"{seq}: percept HOTA {100 * m['HOTA']:.3f} DetA {100 * m['DetA']:.3f} "
+              f"AssA {100 * m['AssA']:.3f} IDF1 {100 * m['IDF1']:.3f}; "
+              f"TrackEval HOTA {theirs['HOTA']:.3f} DetA {theirs['DetA']:.3f} AssA {theirs['AssA']:.3f} "
+              f"IDF1 {100 * idf1:.3f}")
+        for key, value in theirs.items():
+            assert 100 * m[key] == pytest.approx(value, abs=0.1), (seq, key)
+        assert m["IDF1"] == pytest.approx(idf1, abs=1e-9)  # motmetrics' and TrackEval's IDF1 agree too
+        assert m["HOTA"] > 0.3  # a real tracker run, not an empty one

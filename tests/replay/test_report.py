@@ -1,4 +1,4 @@
-"""``percept report``: CLEAR-MOT/IDF1 (checked against motmetrics), latency plots, event timeline."""
+"""``percept report``: CLEAR-MOT/IDF1 rows from fusion's evaluation, latency plots, event timeline."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fusion.mot_eval import FrameObjects
 from percept.codec import decode
 from percept.messages import Event, NodeStats
 from replay.importers import import_mot
 from replay.log import LogReader, LogWriter
 from replay.player_cli import register
-from replay.report import FrameObjects, evaluate, write_report
+from replay.report import mot_rows, write_report
 from replay.rerun import rerun
 
 GRAPH = Path(__file__).resolve().parents[2] / "configs" / "mot-track2d.yaml"
@@ -107,16 +108,34 @@ def _frames(rows: list[list[tuple[int, float]]]) -> dict[int, FrameObjects]:
             for t, r in enumerate(rows)}
 
 
-def test_clear_mot_counts_on_a_hand_made_case():
+def test_mot_rows_on_a_hand_made_case():
     gt = _frames([[(1, 0), (2, 50)]] * 4)
     # frame 0,1 correct; frame 2: hyp ids swap (2 switches); frame 3: one box missing, one false
     hyp = _frames([[(7, 0), (8, 50)], [(7, 1), (8, 51)], [(8, 0), (7, 50)], [(8, 0), (9, 200)]])
-    m = evaluate(gt, hyp)
-    assert (m.tp, m.fn, m.fp, m.id_switches) == (7, 1, 1, 2)
-    assert m.mota == pytest.approx(1 - (1 + 1 + 2) / 8)
+    hyp[99] = _frames([[(5, 500)]])[0]  # a stamp without ground truth is not scored
+    rows = mot_rows(gt, hyp, iou=0.5, dist_m=2.0)
+    assert [r[0] for r in rows] == ["p", "all"]
+    _cls, mota, idf1, motp, idsw, fp, fn, n_gt, n_hyp = rows[0]
+    assert (idsw, fp, fn, n_gt, n_hyp) == (2, 1, 1, 8, 8)
+    assert mota == pytest.approx(100 * (1 - (1 + 1 + 2) / 8))
     # IDF1: best id mapping 1->7 (2 frames) + 2->8 (2 frames) = 4 of (8 gt + 8 hyp) / 2
-    assert m.idf1 == pytest.approx(2 * 4 / 16)
-    assert evaluate(gt, gt).mota == 1.0 and evaluate(gt, gt).idf1 == 1.0
+    assert idf1 == pytest.approx(100 * 2 * 4 / 16)
+    assert motp == pytest.approx(100 * (5 * 1.0 + 2 * 9 / 11) / 7)  # 2 boxes shifted by 1 px: IoU 9/11
+    assert mot_rows(gt, gt, 0.5, 2.0)[1][1:3] == [100.0, 100.0]
+
+
+def test_mot_rows_match_ground_plane_points_per_class():
+    """3D tracks: ``x, z`` points within ``dist_m`` match; MOTP is the mean ``1 - d / dist_m`` (%)."""
+    def pts(objs: list[tuple[int, str, float]]) -> FrameObjects:
+        return FrameObjects([o[0] for o in objs], tuple(o[1] for o in objs), [[o[2], 10.0] for o in objs])
+
+    gt = {t: pts([(1, "Car", 0.0), (2, "Pedestrian", 5.0)]) for t in range(3)}
+    hyp = {t: pts([(11, "Car", 0.5), (12, "Pedestrian", 5.0 if t else 8.0)]) for t in range(3)}
+    rows = {r[0]: r for r in mot_rows(gt, hyp, iou=0.5, dist_m=2.0)}
+    assert list(rows) == ["Car", "Pedestrian", "all"]
+    assert rows["Car"][1:] == [100.0, 100.0, pytest.approx(75.0), 0, 0, 0, 3, 3]
+    assert rows["Pedestrian"][4:] == [0, 1, 1, 3, 3]  # 3 m away in the first frame: a miss and an FP
+    assert rows["all"][4:] == [0, 1, 1, 6, 6]
 
 
 def test_decoded_events_are_in_the_log(tracked):
