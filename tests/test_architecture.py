@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The project's packages, bottom layer first (``bench`` is checked when its folder exists).
-PACKAGES = ("percept", "calib", "sensors", "perception", "fusion", "replay", "bench")
+PACKAGES = ("percept", "calib", "sensors", "perception", "fusion", "events", "replay", "bench")
 #: Modules named like node modules that are runtime infrastructure, importable by anyone.
 RUNTIME_MODULES = frozenset({"percept.node"})
 
