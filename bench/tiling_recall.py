@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from percept.boxes import box_iou
+
 #: KITTI label type -> the COCO class ids that count as finding it.
 COCO_IDS = {"Car": (2, 5, 7), "Pedestrian": (0,)}
 MIN_HEIGHT_PX = 40.0
@@ -69,14 +71,6 @@ def load_frames(data_root: Path) -> list[Frame]:
     return frames
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    lt = np.maximum(box[:2], boxes[:, :2])
-    rb = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-    area = lambda b: np.prod(np.clip(b[..., 2:] - b[..., :2], 0, None), axis=-1)  # noqa: E731
-    return inter / np.maximum(area(box) + area(boxes) - inter, 1e-9)
-
-
 def count_found(frame: Frame, xyxy: np.ndarray, confidence: np.ndarray, class_id: np.ndarray) -> int:
     """Labels of ``frame`` matched one-to-one by detections (image px) with a matching class."""
     taken = np.zeros(len(frame.boxes), bool)
@@ -84,7 +78,7 @@ def count_found(frame: Frame, xyxy: np.ndarray, confidence: np.ndarray, class_id
         ok = np.array([int(class_id[d]) in COCO_IDS[t] for t in frame.types], bool) & ~taken
         if not ok.any():
             continue
-        iou = np.where(ok, _iou(xyxy[d], frame.boxes), -1.0)
+        iou = np.where(ok, box_iou(xyxy[d], frame.boxes)[0], -1.0)
         best = int(np.argmax(iou))
         if iou[best] >= MATCH_IOU:
             taken[best] = True
@@ -95,7 +89,8 @@ def evaluate(frames: list[Frame], model: Path, tiles: str, conf: float) -> dict:
     """Recall and mean latency of a detector with ``tiles`` over ``frames``."""
     import cv2
 
-    from perception.detector import Detector, DetectorConfig
+    from perception.config import DetectorConfig
+    from perception.detector import Detector
     from perception.tiling import tile_grid
 
     det = Detector(DetectorConfig(model=str(model), tiles=tiles, conf=conf))

@@ -16,7 +16,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from fusion import bench
+from bench import track2d
 from fusion.mot import run_tracker_on_sequence, write_mot_results
 from fusion.mot_eval import evaluate_many
 from percept.data import data_path
@@ -38,7 +38,7 @@ def accuracy(trackers: list[str]) -> dict[str, list]:
                 if name == "percept":
                     results = run_tracker_on_sequence(folder / "det" / "det.txt", folder / "seqinfo.ini")
                 else:
-                    results, _ = bench.track_sequence(name, bench.MotSequence.load(folder))
+                    results, _ = track2d.track_sequence(name, track2d.MotSequence.load(folder))
                 res = Path(tmp) / f"{name}_{s}.txt"
                 write_mot_results(res, results)
                 pairs.append((folder / "gt" / "gt.txt", res))
@@ -51,16 +51,16 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=5, help="throughput passes (median)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
-    trackers = [t for t in bench.TRACKERS
-                if bench.boxmot_version() is not None or t not in ("bytetrack", "ocsort")]
+    trackers = [t for t in track2d.TRACKERS
+                if track2d.boxmot_version() is not None or t not in ("bytetrack", "ocsort")]
     acc = accuracy(trackers)
-    rows = bench.run(trackers=trackers, runs=args.runs)
+    rows = track2d.run(trackers=trackers, runs=args.runs)
     if args.json:
         print(json.dumps({"accuracy": {k: [r.as_dict() for r in v] for k, v in acc.items()},
                           "throughput": [r.as_dict() for r in rows],
-                          "boxmot": bench.boxmot_version()}))
+                          "boxmot": track2d.boxmot_version()}))
         return
-    print(f"Accuracy on MOT15 (same Faster R-CNN detections; boxmot {bench.boxmot_version()})\n")
+    print(f"Accuracy on MOT15 (same Faster R-CNN detections; boxmot {track2d.boxmot_version()})\n")
     print("| tracker | sequence | IDF1 | MOTA | HOTA | IDSW | FP | FN |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for name, results in acc.items():
@@ -68,7 +68,7 @@ def main() -> None:
             seq = f"**{r.name}**" if r.name == "COMBINED" else r.name
             print(f"| {LABELS[name]} | {seq} | {100 * r.IDF1:.1f} | {100 * r.MOTA:.1f} | {100 * r.HOTA:.1f} "
                   f"| {r.IDSW} | {r.FP} | {r.FN} |")
-    tot = bench.totals(rows)
+    tot = track2d.totals(rows)
     print(f"\nTracker-only throughput, frames/s (median of {args.runs} runs, all trackers in one process)\n")
     seqs = list(dict.fromkeys(r.sequence for r in rows))
     print("| tracker | " + " | ".join(seqs) + " | all |")

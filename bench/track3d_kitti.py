@@ -45,13 +45,14 @@ GRAPH = Path(__file__).resolve().parent.parent / "configs" / "kitti-track3d.yaml
 
 def graph_tracker_config(path: Path) -> Tracker3DConfig:
     """The tracker settings of the (first) ``tracker3d`` node of graph file ``path``."""
-    from fusion.node import Tracker3DNodeConfig
     from percept.config import build
     from percept.graph import load_graph
+    from percept.node import load_processor_class
 
     for k, node in enumerate(load_graph(path).nodes):
-        if node.type == "tracker3d":
-            return build(Tracker3DNodeConfig, node.config, f"{path}: nodes[{k}].config").tracker
+        if node.type == "tracker3d":  # the node's config class, found as the graph finds it
+            config_class = load_processor_class(node.type).Config
+            return build(config_class, node.config, f"{path}: nodes[{k}].config").tracker
     raise SystemExit(f"{path}: no node of type tracker3d")
 
 

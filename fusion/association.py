@@ -13,6 +13,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from fusion.errors import TrackingError
+from percept.boxes import box_area, box_intersection, box_iou
 
 #: An appearance hook: ``(track_boxes (T, 4), det_boxes (D, 4)) -> cost (T, D)`` in [0, 1].
 AppearanceCost = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -24,37 +25,21 @@ def _pairwise(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
     return a, b
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(T, D) intersection over union of boxes ``a`` (T, 4) and ``b`` (D, 4), in [0, 1]."""
-    a, b = _pairwise(a, b)
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    union = area_a + area_b - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
 def giou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(T, D) generalised IoU in [-1, 1]."""
-    i = iou(a, b)
+    """(T, D) generalised IoU in [-1, 1]: ``IoU - (hull - union) / hull`` (0 penalty for an empty hull)."""
     a3, b3 = _pairwise(a, b)
-    area_a = (a3[..., 2] - a3[..., 0]) * (a3[..., 3] - a3[..., 1])
-    area_b = (b3[..., 2] - b3[..., 0]) * (b3[..., 3] - b3[..., 1])
     cw = np.maximum(a3[..., 2], b3[..., 2]) - np.minimum(a3[..., 0], b3[..., 0])
     ch = np.maximum(a3[..., 3], b3[..., 3]) - np.minimum(a3[..., 1], b3[..., 1])
-    hull = cw * ch
-    # union = inter / iou; recompute directly for robustness
-    iw = np.clip(np.minimum(a3[..., 2], b3[..., 2]) - np.maximum(a3[..., 0], b3[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a3[..., 3], b3[..., 3]) - np.maximum(a3[..., 1], b3[..., 1]), 0, None)
-    union = area_a + area_b - iw * ih
-    return i - np.where(hull > 0, (hull - union) / np.where(hull > 0, hull, 1), 0.0)
+    hull = np.clip(cw, 0, None) * np.clip(ch, 0, None)
+    union = box_area(a)[:, None] + box_area(b)[None, :] - box_intersection(a, b)
+    penalty = np.zeros_like(hull)
+    np.divide(hull - union, hull, out=penalty, where=hull > 0)
+    return box_iou(a, b) - penalty
 
 
 def iou_cost(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(T, D) ``1 - IoU`` in [0, 1]."""
-    return 1.0 - iou(a, b)
+    """(T, D) ``1 - IoU`` in [0, 1] (:func:`percept.boxes.box_iou`)."""
+    return 1.0 - box_iou(a, b)
 
 
 def giou_cost(a: np.ndarray, b: np.ndarray) -> np.ndarray:

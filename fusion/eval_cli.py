@@ -1,7 +1,8 @@
-"""``percept eval mot`` and ``percept bench track2d`` (added through :func:`register`).
+"""``percept eval mot`` (added through :func:`register`).
 
     percept eval mot --gt GT.txt --res RES.txt [--gt GT2.txt --res RES2.txt ...] [--json]
-    percept bench track2d [--json] [--runs N] [--sequences DIR ...] [--trackers NAME ...]
+
+(``percept bench track2d`` lives with the benchmarks: :mod:`bench.cli`.)
 """
 
 from __future__ import annotations
@@ -33,29 +34,8 @@ def cmd_eval_mot(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench_track2d(args: argparse.Namespace) -> int:
-    """Print tracker-only frames/s per tracker and sequence, and overall ratios to ByteTrack."""
-    from fusion import bench
-
-    rows = bench.run(args.sequences, trackers=args.trackers, runs=args.runs,
-                     progress=None if args.json else _out)
-    if args.json:
-        _out(json.dumps([r.as_dict() for r in rows]))
-        return 0
-    _out(f"{'tracker':10s} {'sequence':16s} {'frames':>6s} {'fps':>10s}")
-    for r in rows:
-        _out(f"{r.tracker:10s} {r.sequence:16s} {r.frames:6d} {r.fps:10.1f}")
-    tot = bench.totals(rows)
-    for name, fps in tot.items():
-        ratio = f"  (x{fps / tot['bytetrack']:.2f} of bytetrack)" if "bytetrack" in tot else ""
-        _out(f"{name:10s} {'ALL':16s} {'':6s} {fps:10.1f}{ratio}")
-    return 0
-
-
 def register(registry: Any) -> None:
-    """Add ``eval mot`` and ``bench track2d`` to the ``percept`` CLI (see ``percept.cli``)."""
-    from fusion.bench import TRACKERS
-
+    """Add ``eval mot`` to the ``percept`` CLI (see ``percept.cli``)."""
     e = registry.commands.add_parser("eval", help="evaluate results against ground truth")
     esub = e.add_subparsers(dest="eval", required=True)
     m = esub.add_parser("mot", help="MOTChallenge metrics: IDF1, MOTA, HOTA, ID switches, FP, FN")
@@ -63,11 +43,3 @@ def register(registry: Any) -> None:
     m.add_argument("--res", action="append", required=True, help="MOT result file, one per --gt")
     m.add_argument("--json", action="store_true", help="print the metrics as JSON")
     m.set_defaults(func=cmd_eval_mot)
-
-    b = registry.bench.add_parser("track2d", help="2D tracker frames/s vs boxmot ByteTrack, OC-SORT, SORT")
-    b.add_argument("--json", action="store_true", help="print rows as JSON")
-    b.add_argument("--runs", type=int, default=5, help="passes over all sequences (median)")
-    b.add_argument("--sequences", nargs="+", default=None, metavar="DIR",
-                   help="MOT sequence folders (default: all shared mot15 sequences)")
-    b.add_argument("--trackers", nargs="+", default=list(TRACKERS), choices=TRACKERS)
-    b.set_defaults(func=cmd_bench_track2d)

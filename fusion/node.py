@@ -34,7 +34,8 @@ from fusion.tracker3d import Tracker3D, Tracker3DConfig
 from percept.errors import MessageError
 from percept.message import Message
 from percept.messages import Detections2D, Detections3D, Image
-from percept.node import NodeContext, Processor
+from percept.node import NodeContext
+from percept.node import SequencedProcessor as _TrackerNode
 
 STATE_FIELDS = ("x1", "y1", "x2", "y2", "vx", "vy")
 
@@ -74,21 +75,6 @@ def output_topic(topic: str) -> str:
     if last == "detections":
         return f"{head}/tracks" if head else "tracks"
     return f"{topic}/tracks"
-
-
-class _TrackerNode(Processor):
-    """What both tracker nodes share: a ``seq`` counter per output topic and the ``ignored`` count."""
-
-    def start(self, ctx: NodeContext) -> None:
-        super().start(ctx)
-        self.seq: dict[str, int] = {}
-        self.ignored = 0
-
-    def next_seq(self, topic: str) -> int:
-        """The next ``seq`` of output ``topic`` (0, 1, 2, ...)."""
-        seq = self.seq.get(topic, 0)
-        self.seq[topic] = seq + 1
-        return seq
 
 
 class Tracker2DNode(_TrackerNode):

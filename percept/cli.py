@@ -3,7 +3,7 @@
     percept run GRAPH.yaml [--duration SEC] [--run-dir DIR] [--strict]
     percept topics [--graph NAME | --run-dir DIR] [--duration SEC] [--json]
     percept echo TOPIC [--graph NAME | --run-dir DIR] [-n COUNT] [--timeout SEC]
-    percept bench bus [--json] [--transports ipc tcp] [--repeat N] [--quick]
+    percept bench bus|detect|track2d ...     (added by the bench package, see bench/cli.py)
     percept demo [--duration SEC]
 """
 
@@ -69,21 +69,6 @@ def cmd_echo(args: argparse.Namespace) -> int:
     for line in echo(run_dir, args.topic, args.count, args.timeout,
                      on_error=lambda e: log.warning("malformed message: %s", e)):
         _out(json.dumps(line))
-    return 0
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from percept import bench_bus
-
-    rows = bench_bus.run(tuple(args.transports), repeat=args.repeat,
-                         scale=0.1 if args.quick else 1.0,
-                         progress=None if args.json else _out)
-    if args.json:
-        _out(json.dumps(bench_bus.rows_as_dicts(rows)))
-    else:
-        for r in bench_bus.ratios(rows):
-            _out(f"percept vs raw_zmq  {r['transport']:4s} {r['payload_bytes']:>9d} B: "
-                 f"throughput x{r['throughput_vs_raw']:.3f}  p99 x{r['p99_vs_raw']:.3f}")
     return 0
 
 
@@ -173,14 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--run-dir", default=None, help="run folder of the graph")
         c.set_defaults(func=func)
 
-    b = sub.add_parser("bench", help="benchmarks")
+    # `percept bench bus|detect|track2d` are added by the bench package's plugin (bench.cli).
+    b = sub.add_parser("bench", help="benchmarks (added by the bench package)")
     bsub = b.add_subparsers(dest="bench", required=True)
-    bb = bsub.add_parser("bus", help="bus throughput and latency vs raw pyzmq and pickle")
-    bb.add_argument("--json", action="store_true", help="print rows as JSON")
-    bb.add_argument("--transports", nargs="+", default=["ipc", "tcp"], choices=["ipc", "tcp"])
-    bb.add_argument("--repeat", type=int, default=5, help="interleaved repetitions (median)")
-    bb.add_argument("--quick", action="store_true", help="10x fewer messages")
-    bb.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("demo", help="run the built-in end-to-end demo")
     d.add_argument("--duration", type=float, default=5.0)

@@ -157,6 +157,27 @@ class Processor:
         return self.ctx
 
 
+class SequencedProcessor(Processor):
+    """A processor that numbers its own outputs: one ``seq`` counter per output topic.
+
+    Downstream, ``seq`` gaps on a topic count as bus losses, so a node that publishes fewer
+    messages than it receives (it drops superseded frames, batches, filters) numbers what it
+    publishes itself instead of copying its input's ``seq``. Counters start at 0 in
+    :meth:`start`; ``ignored`` counts messages a subclass chose not to handle.
+    """
+
+    def start(self, ctx: NodeContext) -> None:
+        super().start(ctx)
+        self.seq: dict[str, int] = {}
+        self.ignored = 0
+
+    def next_seq(self, topic: str) -> int:
+        """The next ``seq`` of output ``topic`` (0, 1, 2, ...)."""
+        seq = self.seq.get(topic, 0)
+        self.seq[topic] = seq + 1
+        return seq
+
+
 #: Short names for the processors that ship with percept (``type:`` in graph files).
 BUILTIN_TYPES: dict[str, str] = {
     "test_pattern": "percept.builtin_nodes:TestPatternCamera",

@@ -7,10 +7,12 @@ Typical use::
     [dets] = det.detect([bgr_image])   # percept.detections.Detections in source pixels
 """
 
-from perception.detector import Detector, DetectorConfig, DetectorConfigError, StageTimings
+from percept.boxes import box_iou
+from perception.config import DetectorConfig, DetectorConfigError
+from perception.detector import Detector, StageTimings
 from perception.errors import DetectorError
 from perception.family import COCO_NAMES, ModelInfo, detect_model_info
-from perception.nms import box_iou, nms
+from perception.nms import nms
 from perception.preprocess import LetterboxTransform, letterbox, to_tensor
 
 __all__ = [

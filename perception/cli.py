@@ -4,14 +4,13 @@
                    [--tiles none|auto|NxM] [--backend B] [--annotate OUT_DIR] [--batch N] [--max-frames N]
     percept export MODEL.pt --format onnx|engine [--half] [--int8 --calib-images DIR] [--imgsz 640]
                    [--batch N] [--out PATH]
-    percept bench detect --model M [--backend B] [--batch N] [--images DIR] [--runs N] [--threads T] [--json]
 
 ``percept detect`` writes one JSON object per image or video frame::
 
     {"source": "path", "frame": 1, "stamp_ns": 0,
      "detections": [{"xyxy": [x1, y1, x2, y2], "confidence": 0.9, "class_id": 5, "class_name": "bus"}]}
 
-Boxes are in source-image pixels. ``frame`` counts the images (sorted by name) or video frames of
+Boxes are in source-image pixels. ``frame`` counts the images (natural name order) or video frames of
 the run from 1. ``stamp_ns``: for a video the frame's position (``CAP_PROP_POS_MSEC``) in ns, for an
 image the file's modification time in ns (0 if it cannot be read). An image that cannot be read is
 logged and skipped (its frame number stays used). ``--annotate`` writes a copy of every frame with
@@ -21,10 +20,8 @@ boxes and labels drawn (``<image stem>.jpg``, or ``<video stem>_<frame:06d>.jpg`
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -34,12 +31,11 @@ from typing import Any, TextIO
 import numpy as np
 
 from percept.detections import Detections
+from percept.imagefiles import IMAGE_SUFFIXES, list_images
+from perception.config import BACKENDS, DetectorConfig
 from perception.errors import DetectorError
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-BACKENDS = ("auto", "onnxruntime", "tensorrt", "ultralytics")
 
 
 def _out(text: str) -> None:
@@ -63,13 +59,13 @@ class Frame:
 
 
 def iter_frames(source: Path, max_frames: int | None = None) -> Iterator[Frame]:
-    """The frames of an image file, a folder of images (sorted by name) or a video file."""
+    """The frames of an image file, a folder of images (in natural name order) or a video file."""
     import cv2
 
     if not source.exists():
         raise DetectorError(f"--source: not found: {source}")
     if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        files = list_images(source)
         if not files:
             raise DetectorError(f"--source: no images ({', '.join(IMAGE_SUFFIXES)}) in folder {source}")
     elif source.suffix.lower() in IMAGE_SUFFIXES:
@@ -155,7 +151,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     """``percept detect``: detections of every frame of ``--source`` as JSON lines in ``--out``."""
     import cv2
 
-    from perception.detector import Detector, DetectorConfig
+    from perception.detector import Detector
 
     if args.batch < 1:
         raise DetectorError(f"--batch: expected >= 1, got {args.batch}")
@@ -216,45 +212,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def _stdout_to_stderr(active: bool) -> Iterator[None]:
-    """Send everything written to file descriptor 1 (by any library) to stderr while active."""
-    if not active:
-        yield
-        return
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
-def cmd_bench_detect(args: argparse.Namespace) -> int:
-    """``percept bench detect``: percept vs raw onnxruntime vs ultralytics predict."""
-    from perception import bench
-
-    with _stdout_to_stderr(args.json):  # ultralytics prints to stdout; keep --json output clean
-        report = bench.run(args.model, images=Path(args.images) if args.images else None,
-                           batch=args.batch, runs=args.runs, warmup=args.warmup, threads=args.threads,
-                           backend=args.backend, conf=args.conf, iou=args.iou,
-                           progress=None if args.json else _out)
-    if args.json:
-        _out(json.dumps(report.as_rows()))
-        return 0
-    for row in report.rows:
-        _out(f"{row.impl:16s} {Path(row.model).name:28s} batch {row.batch:2d}  p50 {row.p50_ms:8.2f} ms  "
-             f"p99 {row.p99_ms:8.2f} ms  {row.fps:8.1f} fps" + bench.stage_text(row))
-    for line in report.summary_lines():
-        _out(line)
-    return 0
-
-
 def register(registry: Any) -> None:
-    """Add ``detect``, ``export`` and ``bench detect`` to the ``percept`` CLI (see ``percept.cli``)."""
+    """Add ``detect`` and ``export`` to the ``percept`` CLI (see ``percept.cli``)."""
     d = registry.commands.add_parser("detect", help="detect objects in images, a folder or a video")
     d.add_argument("--model", required=True, help="model file (.onnx, .engine, .pt)")
     d.add_argument("--source", required=True, help="image file, folder of images or video file")
@@ -280,16 +239,3 @@ def register(registry: Any) -> None:
     e.add_argument("--dynamic", action="store_true", help="dynamic batch axis")
     e.add_argument("--out", default=None, help="output file")
     e.set_defaults(func=cmd_export)
-
-    b = registry.bench.add_parser("detect", help="detector latency vs raw onnxruntime and ultralytics")
-    b.add_argument("--model", required=True, help="ONNX model (or .engine/.pt with --backend)")
-    b.add_argument("--backend", default="auto", choices=BACKENDS)
-    b.add_argument("--batch", type=int, default=1, help="images per detector call")
-    b.add_argument("--images", default=None, help="image folder (default: the shared images folder)")
-    b.add_argument("--runs", type=int, default=20, help="timed passes over the images")
-    b.add_argument("--warmup", type=int, default=3, help="untimed calls first")
-    b.add_argument("--threads", type=int, default=1, help="intra-op threads of every implementation")
-    b.add_argument("--conf", type=float, default=0.25, help="minimum score")
-    b.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold")
-    b.add_argument("--json", action="store_true", help="print the report as JSON")
-    b.set_defaults(func=cmd_bench_detect)

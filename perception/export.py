@@ -27,21 +27,21 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
+from percept.imagefiles import IMAGE_SUFFIXES, list_images
 from perception.backends.ultralytics import check_model_path, load_yolo
 from perception.errors import DetectorError
 
 log = logging.getLogger(__name__)
 
 ExportFormat = Literal["onnx", "engine"]
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 _SUFFIX = {"onnx": ".onnx", "engine": ".engine"}
 
 
 def _calibration_images(folder: Path) -> list[Path]:
-    """The image files directly inside ``folder`` (sorted); DetectorError if none."""
+    """The image files directly inside ``folder`` (natural name order); DetectorError if none."""
     if not folder.is_dir():
         raise DetectorError(f"export_model calib_images: not a folder: {folder}")
-    images = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    images = list_images(folder)
     if not images:
         raise DetectorError(f"export_model calib_images: no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     return images

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from perception.errors import DetectorError
+from perception.onnx_io import read_onnx, static_dim
 
 Family = Literal["yolov8", "yolov5", "yolox", "nanodet"]
 FAMILIES: tuple[str, ...] = ("yolov8", "yolov5", "yolox", "nanodet")
@@ -145,19 +146,15 @@ def _parse_imgsz(raw: str) -> tuple[int, int] | None:
     return None
 
 
-def _static(dim: int | str | None) -> int | None:
-    return dim if isinstance(dim, int) and dim > 0 else None
-
-
 def _guess_family(outputs: list[Shape], hw: tuple[int, int] | None, ultralytics: bool, where: str) -> str:
     if len(outputs) >= 2:
-        lasts = {_static(s[-1]) for s in outputs}
+        lasts = {static_dim(s[-1]) for s in outputs}
         if len(outputs) % 2 == 0 and len(lasts) == 2 and all(len(s) in (2, 3) for s in outputs):
             return "nanodet"
         raise DetectorError(f"{where}: cannot tell the model family from output shapes {outputs}")
     if not outputs or len(outputs[0]) != 3:
         raise DetectorError(f"{where}: expected one (B, rows, cols) output, got shapes {outputs}")
-    _, a, b = (_static(d) for d in outputs[0])
+    _, a, b = (static_dim(d) for d in outputs[0])
     if ultralytics:
         return "yolov8"
     if a is not None and b is not None and a < b:
@@ -176,12 +173,12 @@ def _guess_family(outputs: list[Shape], hw: tuple[int, int] | None, ultralytics:
 
 def _num_classes(family: str, outputs: list[Shape]) -> int | None:
     if family == "yolov8":
-        c = _static(outputs[0][1])
+        c = static_dim(outputs[0][1])
         return None if c is None else c - 4
     if family in ("yolov5", "yolox"):
-        c = _static(outputs[0][2])
+        c = static_dim(outputs[0][2])
         return None if c is None else c - 5
-    widths = sorted({_static(s[-1]) or 0 for s in outputs})
+    widths = sorted({static_dim(s[-1]) or 0 for s in outputs})
     # The box tensor has 4 * (reg_max + 1) columns (32 for NanoDet's reg_max 7); the other is classes.
     box = 32 if 32 in widths else min((w for w in widths if w % 4 == 0), default=0)
     others = [w for w in widths if w != box and w > 0]
@@ -197,7 +194,8 @@ def model_info_from_shapes(
 ) -> ModelInfo:
     """A :class:`ModelInfo` from the image input shape (B, 3, h, w), output shapes and metadata.
 
-    Dimensions may be ints or symbolic (str / None / -1). ``overrides`` keys are
+    Dimensions may be ints or symbolic (str / None / -1); :func:`perception.onnx_io.static_dim`
+    tells them apart. ``overrides`` keys are
     :class:`ModelInfo` field names and win over everything detected; an unknown key raises
     :class:`DetectorError` naming it.
     """
@@ -210,7 +208,7 @@ def model_info_from_shapes(
     if len(input_shape) != 4:
         raise DetectorError(f"{where}: expected an image input (B, 3, h, w), got shape {list(input_shape)}")
     hw: tuple[int, int] | None = None
-    h, w = _static(input_shape[2]), _static(input_shape[3])
+    h, w = static_dim(input_shape[2]), static_dim(input_shape[3])
     if h is not None and w is not None:
         hw = (h, w)
     elif "imgsz" in metadata:
@@ -242,45 +240,10 @@ def model_info_from_shapes(
             raise DetectorError(f"{where}: cannot tell the number of classes; pass class_names")
     kwargs: dict[str, Any] = dict(_PREPROCESS[family])
     kwargs.update(family=family, input_size=hw, class_names=names,
-                  dynamic_batch=_static(input_shape[0]) is None)
+                  dynamic_batch=static_dim(input_shape[0]) is None)
     kwargs.update({k: v for k, v in overrides.items() if v is not None and k not in ("class_names",)})
     kwargs["input_size"] = hw
     return ModelInfo(**kwargs)
-
-
-def _read_onnx(path: Path) -> tuple[Shape, list[Shape], dict[str, str]]:
-    """Image input shape, output shapes and metadata of an ONNX file (weights not loaded)."""
-    try:
-        import onnx
-    except ImportError:
-        onnx = None
-    if onnx is not None:
-        try:
-            model = onnx.load(str(path), load_external_data=False)
-        except Exception as exc:
-            raise DetectorError(f"{path}: not a readable ONNX model: {exc}") from exc
-        inits = {i.name for i in model.graph.initializer}
-
-        def dims(vi: Any) -> list[int | str | None]:
-            return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-                    for d in vi.type.tensor_type.shape.dim]
-
-        inputs = [dims(i) for i in model.graph.input if i.name not in inits]
-        outputs = [dims(o) for o in model.graph.output]
-        meta = {p.key: p.value for p in model.metadata_props}
-    else:
-        import onnxruntime as ort
-
-        try:
-            sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise DetectorError(f"{path}: not a readable ONNX model: {exc}") from exc
-        inputs = [list(i.shape) for i in sess.get_inputs()]
-        outputs = [list(o.shape) for o in sess.get_outputs()]
-        meta = dict(sess.get_modelmeta().custom_metadata_map)
-    if not inputs:
-        raise DetectorError(f"{path}: model has no image input")
-    return inputs[0], outputs, meta
 
 
 def detect_model_info(onnx_path: str | Path, overrides: Mapping[str, Any] | None = None) -> ModelInfo:
@@ -291,7 +254,6 @@ def detect_model_info(onnx_path: str | Path, overrides: Mapping[str, Any] | None
     file is missing or the family cannot be told.
     """
     path = Path(onnx_path)
-    if not path.is_file():
-        raise DetectorError(f"{path}: model file not found")
-    input_shape, output_shapes, meta = _read_onnx(path)
-    return model_info_from_shapes(input_shape, output_shapes, meta, overrides, where=str(path))
+    sig = read_onnx(path)
+    outputs = [list(o) for o in sig.outputs]
+    return model_info_from_shapes(sig.input_shape, outputs, sig.metadata, overrides, where=str(path))

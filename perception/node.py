@@ -1,7 +1,11 @@
 """The detector node: camera images in, ``Detections2D`` out, batched across cameras.
 
-Topic mapping (``output_suffix`` = ``"detections"``): an input topic whose last path component is
-``image`` has that component replaced, anything else gets the suffix appended::
+Output topics: a camera topic listed in ``outputs`` (config) publishes on the topic given there,
+e.g. ``outputs: {camera/front/image: det/front}`` beside the graph entry ``publishes: [det/]``
+(the graph's ``publishes:`` wires the subscribers; the node does not see it, so a graph that
+publishes somewhere other than the default names its topics here). Any other camera topic gets
+the default name (``output_suffix`` = ``"detections"``): an input topic whose last path
+component is ``image`` has that component replaced, anything else gets the suffix appended::
 
     camera/front/image  ->  camera/front/detections
     camera/front        ->  camera/front/detections
@@ -15,10 +19,12 @@ frame replaces an older one that was not yet detected; the replaced one is count
   ``max_wait_ms / 4`` checks this, so a lone camera's frame waits at most ``1.25 * max_wait_ms``
   (``max_wait_ms = 0`` detects every frame as it arrives, without batching).
 
-Every output carries the source frame's ``stamp_ns`` (capture time), ``frame_id`` and ``seq``, the
-detector's class names, and ``latency_ns`` = the detector's measured time (preprocess + inference +
-postprocess) for the whole batch the frame was part of: the time the frame spent being detected,
-excluding the wait for the batch to fill. A frame that cannot be decoded or detected is counted in
+Every output carries the source frame's ``stamp_ns`` (capture time) and ``frame_id``, its own
+``seq`` (0, 1, 2, ... per output topic: frames the node superseded or the bus's ``latest``
+policy skipped are not losses on the output topic), the detector's class names, and
+``latency_ns`` = the detector's measured time (preprocess + inference + postprocess) for the
+whole batch the frame was part of: the time the frame spent being detected, excluding the wait
+for the batch to fill. A frame that cannot be decoded or detected is counted in
 :attr:`DetectorNode.stats` and logged; the node goes on.
 """
 
@@ -30,8 +36,9 @@ import numpy as np
 
 from percept.message import Message
 from percept.messages import Detections2D, Image
-from percept.node import NodeContext, Processor
-from perception.detector import Detector, DetectorConfig
+from percept.node import NodeContext, SequencedProcessor
+from perception.config import DetectorConfig
+from perception.detector import Detector
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,9 @@ class DetectorNodeConfig:
         detector: the detector (model, backend, thresholds, tiling); see ``DetectorConfig``.
         inputs: topic prefixes of the cameras; an ``Image`` on a topic starting with one of them
             is detected, every other message is ignored.
-        output_suffix: last topic component of the outputs (see the module docstring).
+        output_suffix: last topic component of the default output topics (see the module docstring).
+        outputs: explicit output topic per camera topic (exact input topic -> output topic);
+            camera topics not listed get the default name.
         max_batch: most cameras detected in one batch (>= 1).
         max_wait_ms: longest time (node clock, milliseconds) a frame waits for a batch to fill.
     """
@@ -50,6 +59,7 @@ class DetectorNodeConfig:
     detector: DetectorConfig
     inputs: tuple[str, ...] = ("camera/",)
     output_suffix: str = "detections"
+    outputs: dict[str, str] | None = None
     max_batch: int = 4
     max_wait_ms: float = 5.0
 
@@ -59,6 +69,12 @@ class DetectorNodeConfig:
         if not self.output_suffix or "/" in self.output_suffix:
             raise ValueError(f"output_suffix: expected a non-empty name without '/', "
                              f"got {self.output_suffix!r}")
+        for src, dst in (self.outputs or {}).items():
+            if not (isinstance(src, str) and src.startswith(self.inputs)):
+                raise ValueError(f"outputs: camera topic {src!r} does not start with an input prefix "
+                                 f"{list(self.inputs)}, so it is never detected")
+            if not isinstance(dst, str) or not dst.strip("/"):
+                raise ValueError(f"outputs[{src!r}]: expected a topic name, got {dst!r}")
         if self.max_batch < 1:
             raise ValueError(f"max_batch: expected >= 1, got {self.max_batch}")
         if self.max_wait_ms < 0:
@@ -96,7 +112,7 @@ class DetectorNodeStats:
     batch_sizes: dict[int, int] = field(default_factory=dict)
 
 
-class DetectorNode(Processor):
+class DetectorNode(SequencedProcessor):
     """Detects objects in the newest frame of every camera, batched (see the module docstring)."""
 
     Config = DetectorNodeConfig
@@ -188,12 +204,18 @@ class DetectorNode(Processor):
         n = len(decoded)
         self.stats.batches += 1
         self.stats.batch_sizes[n] = self.stats.batch_sizes.get(n, 0) + 1
-        suffix = self.config.output_suffix
         for (topic, msg, _), dets in zip(decoded, results, strict=True):
-            out = Detections2D(stamp_ns=msg.stamp_ns, frame_id=msg.frame_id, seq=msg.seq,
+            out_topic = self.output_topic(topic)
+            out = Detections2D(stamp_ns=msg.stamp_ns, frame_id=msg.frame_id, seq=self.next_seq(out_topic),
                                detections=dets, class_names=self._class_names, latency_ns=latency_ns)
-            self.context.publish(output_topic(topic, suffix), out)
+            self.context.publish(out_topic, out)
             self.stats.frames_out += 1
+
+    def output_topic(self, topic: str) -> str:
+        """The detections topic of camera topic ``topic``: ``outputs[topic]`` or the default name."""
+        cfg: DetectorNodeConfig = self.config
+        explicit = (cfg.outputs or {}).get(topic)
+        return explicit if explicit is not None else output_topic(topic, cfg.output_suffix)
 
     def stop(self) -> None:
         if self._detector is not None:

@@ -26,17 +26,16 @@ import logging
 import math
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
 from percept.detections import Detections
+from perception.config import DetectorConfig
 from perception.errors import DetectorError
+from perception.family import ModelInfo
 from perception.nms import nms
 from perception.preprocess import check_image
-
-if TYPE_CHECKING:
-    from perception.detector import Detector
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +54,17 @@ BORDER_MARGIN = 0.01
 COVER_FRACTION = 0.7
 
 _GRID_RE = re.compile(r"^([1-9][0-9]*)x([1-9][0-9]*)$")
+
+
+class TiledDetector(Protocol):
+    """What :func:`detect_tiled` needs of a detector (:class:`perception.detector.Detector` is one)."""
+
+    config: DetectorConfig
+    info: ModelInfo
+
+    def detect_full(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Untiled detection of BGR images, one :class:`Detections` each (source pixels)."""
+        ...
 
 
 def parse_tile_spec(spec: str) -> Literal["none", "auto"] | tuple[int, int]:
@@ -215,11 +225,11 @@ def merge_tiles(parts: Sequence[Detections], tiles: Sequence[Tile], width: int, 
     return merged[idx]
 
 
-def detect_tiled(detector: Detector, images: Sequence[np.ndarray]) -> list[Detections]:
+def detect_tiled(detector: TiledDetector, images: Sequence[np.ndarray]) -> list[Detections]:
     """Tiled detection of BGR ``(H, W, 3)`` uint8 images; one :class:`Detections` per image.
 
     Every image is cut by ``detector.config.tiles`` / ``tile_overlap``; its crops plus the full
-    frame go through :meth:`Detector.detect_full` (untiled) together in one call (the detector
+    frame go through ``detector.detect_full`` (untiled) together in one call (the detector
     splits it by its backend's batch limit); the results are merged by :func:`merge_tiles` with
     the detector's ``iou`` and ``max_det``. Boxes are in source pixels. ``detector.timings``
     then covers all crops.

@@ -27,14 +27,13 @@ from typing import Protocol
 
 import numpy as np
 
+from percept.imagefiles import IMAGE_SUFFIXES, list_images
 from sensors.errors import SensorError
 
 log = logging.getLogger(__name__)
 
 #: URL schemes opened through OpenCV's FFmpeg backend.
 STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https", "rtmp", "udp", "tcp")
-#: File suffixes (lower case) that an image folder plays; other files are ignored.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 
 _DEVICE_RE = re.compile(r"^/dev/video(\d+)$")
 
@@ -125,11 +124,6 @@ def open_reader(source: str | int, *, fps: float, open_timeout_ms: int,
     return LiveReader(source, kind, open_timeout_ms, read_timeout_ms)
 
 
-def _natural_key(path: Path) -> list[object]:
-    """Sort key: name with digit runs compared as numbers (``2.jpg`` before ``10.jpg``)."""
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", path.name)]
-
-
 class FolderReader:
     """Plays the images of a folder in natural name order at ``fps`` (stream time index/fps).
 
@@ -142,8 +136,7 @@ class FolderReader:
     def __init__(self, folder: Path, fps: float) -> None:
         self.folder = folder
         self.fps: float | None = fps
-        self.files = sorted((p for p in folder.iterdir()
-                             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key)
+        self.files = list_images(folder)  # other files are ignored
         if not self.files:
             raise SensorError(f"image folder {folder}: no images with suffix in {list(IMAGE_SUFFIXES)}")
         self._index = 0

@@ -1,4 +1,4 @@
-"""Inference backends and the factory choosing one for a :class:`~perception.detector.DetectorConfig`.
+"""Inference backends and the factory choosing one for a :class:`~perception.config.DetectorConfig`.
 
 Backends: ``onnxruntime`` (:mod:`perception.backends.onnxruntime`), ``tensorrt``
 (:mod:`perception.backends.tensorrt`) and ``ultralytics`` (:mod:`perception.backends.ultralytics`).
@@ -18,14 +18,12 @@ from __future__ import annotations
 import importlib
 import inspect
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from perception.backends.base import Backend
+from perception.config import DetectorConfig
 from perception.errors import DetectorError
 from perception.family import ModelInfo, detect_model_info, model_info_from_shapes
-
-if TYPE_CHECKING:
-    from perception.detector import DetectorConfig
 
 __all__ = ["Backend", "choose_backend", "make_backend", "model_info_for"]
 

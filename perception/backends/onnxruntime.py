@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from perception.errors import DetectorError
+from perception.onnx_io import static_dim
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,7 @@ class OnnxRuntimeBackend:
         self.input_names: tuple[str, ...] = tuple(i.name for i in inputs)
         self.output_names: tuple[str, ...] = tuple(o.name for o in self._session.get_outputs())
         self.input_shape: tuple[int | str | None, ...] = tuple(inputs[0].shape)
-        batch_dim = self.input_shape[0] if self.input_shape else None
-        self.fixed_batch: int | None = batch_dim if isinstance(batch_dim, int) and batch_dim > 0 else None
+        self.fixed_batch: int | None = static_dim(self.input_shape[0]) if self.input_shape else None
         self.max_batch: int = self.fixed_batch or int(dynamic_max_batch)
         self.providers: tuple[str, ...] = tuple(self._session.get_providers())
 

@@ -22,14 +22,14 @@ import logging
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from perception.backends.trt_build import build_serialized_engine, trt_logger
 from perception.backends.trt_calib import calibration_set_hash, select_calibration_files
 from perception.backends.trt_engine import (
     atomic_write_bytes,
-    build_serialized_engine,
     compute_profile,
     cuda_call,
     cuda_device_facts,
@@ -43,14 +43,11 @@ from perception.backends.trt_engine import (
     precision_tag,
     read_cache_entry,
     remove_cache_entry,
-    trt_logger,
     write_cache_entry,
 )
+from perception.config import DetectorConfig
 from perception.errors import DetectorError
 from perception.family import ModelInfo, detect_model_info, model_info_from_shapes
-
-if TYPE_CHECKING:
-    from perception.detector import DetectorConfig
 
 log = logging.getLogger(__name__)
 
@@ -356,7 +353,7 @@ class TensorRTBackend:
 
 
 def create(config: DetectorConfig, info: ModelInfo | None) -> TensorRTBackend:
-    """The backend for a :class:`~perception.detector.DetectorConfig` (used by ``make_backend``).
+    """The backend for a :class:`~perception.config.DetectorConfig` (used by ``make_backend``).
 
     ``config.device`` ``"cuda:N"`` / ``"tensorrt:N"`` picks GPU N; ``"cpu"`` (the config default)
     means GPU 0, since TensorRT runs only on a GPU.

@@ -1,8 +1,8 @@
-"""INT8 calibration data for TensorRT: image folder → preprocessed batches → entropy calibrator.
+"""INT8 calibration data for TensorRT: image folder → preprocessed batches (pure numpy/OpenCV).
 
-The batch generator and the calibration-set hash are pure numpy/OpenCV and run anywhere. Only
-:func:`make_entropy_calibrator` touches TensorRT and CUDA (it subclasses
-``tensorrt.IInt8EntropyCalibrator2``, so it is built lazily once ``tensorrt`` is imported).
+The file selection, the batch generator and the calibration-set hash run anywhere; the entropy
+calibrator that feeds these batches to TensorRT is
+:func:`perception.backends.trt_build.make_entropy_calibrator` (GPU only).
 
 Calibration batches are exactly what the detector feeds the network at run time: each image is
 letterboxed to ``info.input_size`` with ``info.pad_value`` (centred or top-left as
@@ -22,18 +22,16 @@ from typing import Any
 import cv2
 import numpy as np
 
+from percept.imagefiles import IMAGE_SUFFIXES, list_images
 from perception.errors import DetectorError
 from perception.family import ModelInfo
 from perception.preprocess import letterbox, to_tensor
 
 log = logging.getLogger(__name__)
 
-#: File suffixes taken as calibration images (case-insensitive).
-IMAGE_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
-
 
 def select_calibration_files(folder: str | Path, batch_size: int, max_batches: int) -> list[Path]:
-    """The image files of ``folder`` used for calibration: sorted by name, at most B·max_batches.
+    """The image files of ``folder`` used for calibration: in natural name order, at most B·max_batches.
 
     Only the folder itself is read (no recursion). Raises :class:`DetectorError` naming the folder
     when it does not exist, holds no image, or the batch arguments are not positive.
@@ -45,11 +43,9 @@ def select_calibration_files(folder: str | Path, batch_size: int, max_batches: i
     root = Path(folder)
     if not root.is_dir():
         raise DetectorError(f"calib_images: {root} is not a folder")
-    files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = list_images(root)
     if not files:
-        raise DetectorError(
-            f"calib_images: no image ({', '.join(sorted(IMAGE_SUFFIXES))}) in {root}"
-        )
+        raise DetectorError(f"calib_images: no image ({', '.join(IMAGE_SUFFIXES)}) in {root}")
     return files[: batch_size * max_batches]
 
 
@@ -102,67 +98,3 @@ def calibration_set_hash(files: Sequence[Path], info: ModelInfo, batch_size: int
         h.update(path.name.encode() + b"\0")
         h.update(hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()
-
-
-def make_entropy_calibrator(
-    trt: Any,
-    cudart: Any,
-    batches: Iterator[np.ndarray],
-    batch_shape: tuple[int, int, int, int],
-    cache_file: Path | None,
-) -> Any:
-    """A ``trt.IInt8EntropyCalibrator2`` feeding ``batches`` (float32 ``batch_shape``) to the builder.
-
-    The calibrator owns one device buffer of the batch size; call its ``free()`` after the build.
-    ``cache_file`` (optional) stores the calibration table: if it exists TensorRT reuses it and
-    asks for no batch. UNVERIFIED here (no GPU / TensorRT on the development machine).
-    """
-    from perception.backends.trt_engine import atomic_write_bytes, cuda_call
-
-    base = getattr(trt, "IInt8EntropyCalibrator2", None)
-    if base is None:
-        raise DetectorError(
-            f"TensorRT {trt.__version__} has no IInt8EntropyCalibrator2 (implicit INT8 calibration was "
-            "removed); use an explicitly quantized (Q/DQ) ONNX model instead of int8=True"
-        )
-    nbytes = int(np.prod(batch_shape)) * np.dtype(np.float32).itemsize
-
-    class _Calibrator(base):  # type: ignore[misc, valid-type]
-        def __init__(self) -> None:
-            base.__init__(self)
-            self._device = cuda_call(cudart, "cudaMalloc", nbytes)
-            self._count = 0
-
-        def get_batch_size(self) -> int:
-            return int(batch_shape[0])
-
-        def get_batch(self, names: list[str]) -> list[int] | None:
-            try:
-                batch = next(batches)
-            except StopIteration:
-                log.info("calibration: %d batch(es) fed", self._count)
-                return None
-            host = np.ascontiguousarray(batch, dtype=np.float32)
-            if host.shape != tuple(batch_shape):
-                raise DetectorError(f"calibration batch: expected shape {batch_shape}, got {host.shape}")
-            kind = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
-            cuda_call(cudart, "cudaMemcpy", self._device, host.ctypes.data, nbytes, kind)
-            self._count += 1
-            return [int(self._device)]
-
-        def read_calibration_cache(self) -> bytes | None:
-            if cache_file is not None and cache_file.is_file():
-                log.info("calibration: reusing table %s", cache_file)
-                return cache_file.read_bytes()
-            return None
-
-        def write_calibration_cache(self, cache: Any) -> None:
-            if cache_file is not None:
-                atomic_write_bytes(cache_file, bytes(cache))
-
-        def free(self) -> None:
-            if self._device is not None:
-                cuda_call(cudart, "cudaFree", self._device)
-                self._device = None
-
-    return _Calibrator()

@@ -10,9 +10,9 @@ Pure Python, unit-tested without a GPU:
   ``.json`` sidecar written last (the commit marker) holding the key, size and sha256 of the
   engine; any mismatch marks the entry corrupt, it is deleted and the caller rebuilds.
 
-GPU only (UNVERIFIED on the development machine): :func:`trt_logger` and
-:func:`build_serialized_engine` (ONNX parser, builder config, profile, FP16/INT8 flags).
-TensorRT and cuda-python are imported only inside functions (the ``tensorrt`` extra).
+The GPU-only builder (ONNX parser, builder config, FP16/INT8 flags, the INT8 calibrator) is
+:mod:`perception.backends.trt_build`. TensorRT and cuda-python are imported only inside functions
+(the ``tensorrt`` extra).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from perception.errors import DetectorError
-from perception.family import ModelInfo
+from perception.onnx_io import read_onnx, static_dim
 
 log = logging.getLogger(__name__)
 
@@ -133,26 +133,7 @@ class ProfileShapes:
 
 def onnx_input_shapes(onnx_path: str | Path) -> dict[str, tuple[int | str | None, ...]]:
     """Graph inputs (initializers excluded) of an ONNX file: name → dims (int, symbol or None)."""
-    import onnx
-
-    path = Path(onnx_path)
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:
-        raise DetectorError(f"{path}: not a readable ONNX model: {exc}") from exc
-    inits = {i.name for i in model.graph.initializer}
-    shapes: dict[str, tuple[int | str | None, ...]] = {}
-    for vi in model.graph.input:
-        if vi.name in inits:
-            continue
-        dims = vi.type.tensor_type.shape.dim
-        shapes[vi.name] = tuple(
-            d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or None)
-            for d in dims
-        )
-    if not shapes:
-        raise DetectorError(f"{path}: model has no input")
-    return shapes
+    return dict(read_onnx(onnx_path).inputs)
 
 
 def compute_profile(
@@ -180,8 +161,8 @@ def compute_profile(
             raise DetectorError(f"input {name!r}: scalar inputs are not supported by the TensorRT backend")
         rest: list[int] = []
         for axis, d in enumerate(dims[1:], start=1):
-            if isinstance(d, int) and d > 0:
-                rest.append(d)
+            if (size := static_dim(d)) is not None:
+                rest.append(size)
             elif input_size is not None and len(dims) == 4 and axis in (2, 3):
                 rest.append(int(input_size[axis - 2]))
             else:
@@ -189,8 +170,8 @@ def compute_profile(
                     f"input {name!r} axis {axis} is dynamic ({d!r}); give input_size (h, w) or export "
                     f"the ONNX with a fixed size (shape {tuple(dims)})"
                 )
-        batch = dims[0]
-        if isinstance(batch, int) and batch > 0:
+        batch = static_dim(dims[0])
+        if batch is not None:
             fixed = (batch, *rest)
             if (min_batch, opt_batch, max_batch) != (batch, batch, batch):
                 log.debug("input %r has a fixed batch of %d; batch profile arguments ignored", name, batch)
@@ -308,91 +289,3 @@ def read_cache_entry(cache_dir: Path, stem: str, key: str) -> Path | None:
     log.warning("engine cache entry %s is corrupt (%s); deleting it for a rebuild", engine_path, problem)
     remove_cache_entry(cache_dir, stem, key)
     return None
-
-
-# --- TensorRT builder (GPU only) ---
-_LOGGER: Any = None
-
-
-def trt_logger(trt: Any) -> Any:
-    """The process-wide TensorRT logger, forwarding to :mod:`logging` (VERBOSE dropped)."""
-    global _LOGGER
-    if _LOGGER is None:
-        sev = trt.ILogger.Severity
-        levels = {sev.INTERNAL_ERROR: logging.CRITICAL, sev.ERROR: logging.ERROR,
-                  sev.WARNING: logging.WARNING, sev.INFO: logging.DEBUG}
-
-        class _PyLogger(trt.ILogger):  # type: ignore[misc, name-defined]
-            def __init__(self) -> None:
-                trt.ILogger.__init__(self)
-
-            def log(self, severity: Any, msg: str) -> None:
-                level = levels.get(severity)
-                if level is not None:
-                    log.log(level, "TensorRT: %s", msg)
-
-        _LOGGER = _PyLogger()
-    return _LOGGER
-
-
-def build_serialized_engine(
-    trt: Any,
-    cudart: Any,
-    src: Path,
-    profile: dict[str, ProfileShapes],
-    fp16: bool,
-    calib: tuple[Sequence[Path], tuple[int, int, int, int]] | None,
-    info: ModelInfo | None,
-    calib_file: Path | None,
-    workspace_gb: float,
-) -> bytes:
-    """Parse ``src``, configure the builder and return the serialised engine bytes (GPU needed).
-
-    UNVERIFIED without a GPU: written against the TensorRT 10 Python API documentation.
-    """
-    from perception.backends.trt_calib import iter_calibration_batches, make_entropy_calibrator
-
-    logger = trt_logger(trt)
-    trt.init_libnvinfer_plugins(logger, "")
-    builder = trt.Builder(logger)
-    network = builder.create_network(0)  # TensorRT 10: always explicit batch
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(src)):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise DetectorError(f"{src}: TensorRT could not parse the ONNX model: {errors}")
-    names = {network.get_input(i).name for i in range(network.num_inputs)}
-    if names != set(profile):
-        raise DetectorError(f"{src}: TensorRT inputs {sorted(names)} != ONNX inputs {sorted(profile)}")
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
-    opt = builder.create_optimization_profile()
-    for name, shapes in profile.items():
-        opt.set_shape(name, shapes.min, shapes.opt, shapes.max)
-    config.add_optimization_profile(opt)
-    flag = trt.BuilderFlag
-    if fp16 and not getattr(builder, "platform_has_fast_fp16", True):
-        log.warning("this GPU has no fast FP16; building FP32 layers instead")
-    elif fp16:
-        config.set_flag(flag.FP16)
-    if not fp16 and calib is None and hasattr(flag, "TF32"):
-        config.clear_flag(flag.TF32)  # plain FP32 numerics, comparable with onnxruntime
-    calibrator = None
-    if calib is not None and info is not None:
-        files, batch_shape = calib
-        config.set_flag(flag.INT8)
-        batches = iter_calibration_batches(files, info, batch_shape[0])
-        calibrator = make_entropy_calibrator(trt, cudart, batches, batch_shape, calib_file)
-        config.int8_calibrator = calibrator
-        if any(s.min != s.max for s in profile.values()):
-            cal = builder.create_optimization_profile()
-            for name in profile:
-                cal.set_shape(name, batch_shape, batch_shape, batch_shape)
-            config.set_calibration_profile(cal)
-    try:
-        serialized = builder.build_serialized_network(network, config)
-    finally:
-        if calibrator is not None:
-            calibrator.free()
-    if serialized is None:
-        raise DetectorError(f"TensorRT failed to build an engine from {src}; see the 'TensorRT:' log lines")
-    return bytes(serialized)

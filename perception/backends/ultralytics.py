@@ -23,15 +23,13 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from perception.config import DetectorConfig
 from perception.errors import DetectorError
 from perception.family import ModelInfo
-
-if TYPE_CHECKING:
-    from perception.detector import DetectorConfig
 
 log = logging.getLogger(__name__)
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fusion.association import assign, centre_distance_cost, cost_matrix, giou, iou, iou_cost
+from fusion.association import assign, centre_distance_cost, cost_matrix, giou, iou_cost
 from fusion.errors import TrackingError
+from percept.boxes import box_iou
 
 A = np.array([[0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]])
 B = np.array([[5.0, 0.0, 15.0, 10.0], [20.0, 20.0, 30.0, 30.0], [100.0, 100.0, 110.0, 110.0]])
 
 
 def test_iou_giou_centre_values() -> None:
-    m = iou(A, B)
+    m = box_iou(A, B)
     assert m.shape == (2, 3)
     assert m[0, 0] == pytest.approx(50 / 150)
     assert m[1, 1] == pytest.approx(1.0)

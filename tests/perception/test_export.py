@@ -159,7 +159,8 @@ def test_onnx_export_carries_yolov8_metadata(ultra_model) -> None:
 
 
 def test_onnxruntime_detector_matches_ultralytics_predict(ultra_model) -> None:
-    from perception.detector import Detector, DetectorConfig
+    from perception.config import DetectorConfig
+    from perception.detector import Detector
 
     ref = reference_predictions(ultra_model.onnx, ultra_model.images)
     cfg = DetectorConfig(model=str(ultra_model.onnx), backend="onnxruntime", conf=CONF, iou=IOU,

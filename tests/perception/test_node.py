@@ -10,7 +10,8 @@ from percept.config import build
 from percept.errors import ConfigError
 from percept.messages import Detections2D, Image
 from percept.node import LocalRunner
-from perception.detector import Detector, DetectorConfig
+from perception.config import DetectorConfig
+from perception.detector import Detector
 from perception.node import DetectorNode, DetectorNodeConfig, output_topic
 
 T0 = 1_000_000_000  # virtual start time, ns
@@ -66,7 +67,8 @@ def test_two_cameras_one_batch_with_source_headers(yolox, frames):
                             ("camera/rear/detections", rear, expected[1])):
         msg = out[topic]
         assert isinstance(msg, Detections2D)
-        assert (msg.stamp_ns, msg.frame_id, msg.seq) == (src.stamp_ns, src.frame_id, src.seq)
+        # source header, but the node's own seq: the first message on each output topic is 0
+        assert (msg.stamp_ns, msg.frame_id, msg.seq) == (src.stamp_ns, src.frame_id, 0)
         assert msg.class_names == ref.class_names and len(msg.class_names) == 80
         np.testing.assert_allclose(msg.detections.xyxy, exp.xyxy, atol=1e-3)
         np.testing.assert_array_equal(msg.detections.class_id, exp.class_id)
@@ -108,7 +110,7 @@ def test_only_the_newest_frame_of_a_camera_is_detected(yolox, frames):
         frame = Image.from_bgr(small, stamp_ns=T0 + seq * MS, frame_id="f", seq=seq)
         runner.feed("camera/front/image", frame)
     runner.advance_to(T0 + 30 * MS)
-    assert [m.seq for _, m in runner.outputs] == [2]
+    assert [(m.stamp_ns, m.seq) for _, m in runner.outputs] == [(T0 + 2 * MS, 0)]  # input seq 2, output 0
     assert node.stats.superseded == 2 and node.stats.frames_in == 3 and node.stats.batches == 1
     runner.close()
 
@@ -124,7 +126,7 @@ def test_bad_frames_are_counted_and_the_rest_of_the_batch_goes_on(yolox, frames)
     runner.feed("camera/broken/image", junk, at_ns=T0)
     runner.feed("camera/empty/image", empty, at_ns=T0)
     out = runner.feed("camera/good/image", good, at_ns=T0)
-    assert [(t, m.frame_id, m.seq) for t, m in out] == [("camera/good/detections", "good", 5)]
+    assert [(t, m.frame_id, m.seq) for t, m in out] == [("camera/good/detections", "good", 0)]
     assert len(out[0][1].detections) > 0
     assert node.stats.bad_frames == 2 and node.stats.ignored == 2 and node.stats.frames_out == 1
     assert runner.ctx.counters.handler_errors == 0
@@ -133,3 +135,48 @@ def test_bad_frames_are_counted_and_the_rest_of_the_batch_goes_on(yolox, frames)
     runner.advance_to(T0 + 20 * MS)
     assert runner.outputs[-1][0] == "camera/broken/detections" and node.stats.bad_frames == 2
     runner.close()
+
+
+def test_output_seq_counts_per_topic_so_superseded_frames_are_no_bus_loss(yolox, frames):
+    """Regression: the node republished the input's ``seq``; every frame it superseded (or the
+    ``latest`` policy skipped) then showed up downstream as a gap, i.e. a bus loss."""
+    node, runner = _node(yolox, max_batch=2, max_wait_ms=10)
+    small = cv2.resize(frames["zidane"], (320, 180))
+    in_seq = 0
+    for burst in range(3):  # three frames per burst on the front camera, one on the rear
+        t0 = T0 + burst * 50 * MS
+        for k in range(3):
+            runner.feed("camera/front/image", Image.from_bgr(small, stamp_ns=t0 + k * MS, frame_id="f",
+                                                             seq=in_seq))
+            in_seq += 1
+        runner.feed("camera/rear/image", Image.from_bgr(small, stamp_ns=t0 + 3 * MS, frame_id="r",
+                                                        seq=100 + 7 * burst))
+        runner.advance_to(t0 + 30 * MS)
+    front = [m for t, m in runner.outputs if t == "camera/front/detections"]
+    rear = [m for t, m in runner.outputs if t == "camera/rear/detections"]
+    assert [m.seq for m in front] == [0, 1, 2] and [m.seq for m in rear] == [0, 1, 2]
+    # the detected front frames were the newest of each burst (input seq 2, 5, 8)
+    assert [m.stamp_ns for m in front] == [T0 + 2 * MS, T0 + 52 * MS, T0 + 102 * MS]
+    assert node.stats.superseded == 6 and node.seq == {"camera/front/detections": 3,
+                                                       "camera/rear/detections": 3}
+    runner.close()
+
+
+def test_explicit_output_topics_are_honoured_and_checked(yolox, frames):
+    """Regression: the node always derived its topic, so a graph publishing elsewhere got nothing."""
+    cfg = build(DetectorNodeConfig, {"detector": {"model": yolox}, "max_wait_ms": 0,
+                                     "outputs": {"camera/front/image": "det2d/front"}}, "nodes[1].config")
+    node = DetectorNode(cfg)
+    runner = LocalRunner(node, name="detector", start_ns=T0)
+    small = cv2.resize(frames["bus"], (270, 360))
+    for topic, seq in (("camera/front/image", 9), ("camera/rear/image", 4), ("camera/front/image", 10)):
+        runner.feed(topic, Image.from_bgr(small, stamp_ns=T0 + seq * MS, frame_id="c", seq=seq))
+    assert [(t, m.seq) for t, m in runner.outputs] == [
+        ("det2d/front", 0), ("camera/rear/detections", 0), ("det2d/front", 1)]
+    assert node.output_topic("camera/side/image") == "camera/side/detections"  # not listed: default
+    runner.close()
+    with pytest.raises(ConfigError, match=r"nodes\[1\]\.config.*outputs: camera topic 'lidar/top'"):
+        build(DetectorNodeConfig, {"detector": {"model": yolox}, "outputs": {"lidar/top": "det/x"}},
+              "nodes[1].config")
+    with pytest.raises(ConfigError, match=r"outputs\['camera/a'\]: expected a topic name"):
+        build(DetectorNodeConfig, {"detector": {"model": yolox}, "outputs": {"camera/a": "/"}}, "cfg")

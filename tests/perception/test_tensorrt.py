@@ -304,7 +304,7 @@ def test_host_array_is_a_view_of_host_memory():
 def test_clean_error_without_tensorrt(shared_model, tmp_path):
     from perception.backends import make_backend
     from perception.backends.tensorrt import TensorRTBackend, build_engine_from_onnx
-    from perception.detector import DetectorConfig
+    from perception.config import DetectorConfig
 
     model = shared_model(YOLOX)
     hint = r"pip install percept\[tensorrt\]"

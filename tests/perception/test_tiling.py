@@ -178,7 +178,8 @@ def _iou(a, b):
 def test_tiled_keeps_full_frame_objects_in_source_pixels(shared_model, shared_data):
     import cv2
 
-    from perception.detector import Detector, DetectorConfig
+    from perception.config import DetectorConfig
+    from perception.detector import Detector
 
     img = cv2.imread(str(shared_data("images", "zidane.jpg")))
     with Detector(DetectorConfig(model=str(shared_model(MODEL)))) as det:
@@ -224,7 +225,8 @@ def _found_by_any_crop(frames, model) -> int:
     """Labels matched (IoU >= 0.5, right class) by a detection of any auto crop, before merging."""
     import cv2
 
-    from perception.detector import Detector, DetectorConfig
+    from perception.config import DetectorConfig
+    from perception.detector import Detector
 
     bench = _bench()
     found = 0

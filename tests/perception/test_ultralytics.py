@@ -54,7 +54,8 @@ def test_raw_output_matches_onnxruntime(backend, ultra_model) -> None:
 
 
 def test_pt_detector_matches_onnx_detector(ultra_model) -> None:
-    from perception.detector import Detector, DetectorConfig
+    from perception.config import DetectorConfig
+    from perception.detector import Detector
 
     images = [cv2.imread(str(p)) for p in ultra_model.images]
     settings = {"conf": 0.05, "iou": 0.45, "max_det": 300}

@@ -120,7 +120,8 @@ def test_bus_reference_scores(yolox_path, shared_data):
 
 def test_threads_reach_the_onnxruntime_session(shared_model):
     """``DetectorConfig.threads`` sets the session's intra-op threads; ``None`` keeps onnxruntime's."""
-    from perception.detector import Detector, DetectorConfig
+    from perception.config import DetectorConfig
+    from perception.detector import Detector
 
     model = str(shared_model("yolox_nano_coco_416.onnx"))
     for threads, expect in ((1, 1), (2, 2), (None, 0)):  # 0: onnxruntime picks (physical cores)

@@ -33,12 +33,14 @@ from typing import Any
 
 import numpy as np
 
+from percept.boxes import box_iou
 from percept.detections import Detections
+from percept.imagefiles import IMAGE_SUFFIXES, list_images
 from perception.errors import DetectorError
+from perception.onnx_io import read_onnx
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 Progress = Callable[[str], None] | None
 
 
@@ -100,7 +102,7 @@ def stage_text(row: BenchRow) -> str:
 
 
 def load_images(folder: Path | None) -> list[np.ndarray]:
-    """BGR images of ``folder`` (default: the shared ``images`` folder), sorted by name."""
+    """BGR images of ``folder`` (default: the shared ``images`` folder), in natural name order."""
     import cv2
 
     if folder is None:
@@ -111,10 +113,7 @@ def load_images(folder: Path | None) -> list[np.ndarray]:
             raise DetectorError(f"no --images folder given and the shared images folder {folder} is absent")
     if not folder.is_dir():
         raise DetectorError(f"--images: not a folder: {folder}")
-    images = []
-    for p in sorted(folder.iterdir()):
-        if p.suffix.lower() in IMAGE_SUFFIXES and (img := cv2.imread(str(p), cv2.IMREAD_COLOR)) is not None:
-            images.append(img)
+    images = [img for p in list_images(folder) if (img := cv2.imread(str(p), cv2.IMREAD_COLOR)) is not None]
     if not images:
         raise DetectorError(f"--images: no readable images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     return images
@@ -181,7 +180,8 @@ def ort_session(path: str | Path, threads: int) -> Any:
 def make_detector(model: str, backend: str, threads: int, conf: float, iou: float) -> Any:
     """A :class:`Detector` on the CPU; with onnxruntime its session gets ``threads`` intra-op
     threads (``DetectorConfig.threads``), as the raw and ultralytics sessions of the benchmark do."""
-    from perception.detector import Detector, DetectorConfig
+    from perception.config import DetectorConfig
+    from perception.detector import Detector
 
     config = DetectorConfig(model=model, backend=backend, conf=conf, iou=iou,  # type: ignore[arg-type]
                             providers=("CPUExecutionProvider",), threads=threads)
@@ -218,8 +218,8 @@ def raw_onnxruntime_impl(info: Any, model: str, batches: Sequence[list[np.ndarra
     from perception.preprocess import letterbox, to_tensor
 
     session = ort_session(model, threads)
-    inp = session.get_inputs()[0]
-    fixed = inp.shape[0] if isinstance(inp.shape[0], int) and inp.shape[0] > 0 else None
+    sig = read_onnx(model)
+    fixed = sig.fixed_batch
     step = fixed or len(batches[0])
     tensors = []
     for b in batches:
@@ -235,7 +235,7 @@ def raw_onnxruntime_impl(info: Any, model: str, batches: Sequence[list[np.ndarra
 
     def run(chunks: list[np.ndarray]) -> None:
         for t in chunks:
-            session.run(None, {inp.name: t})
+            session.run(None, {sig.input_name: t})
 
     return Impl("raw_onnxruntime", run, tensors)
 
@@ -279,21 +279,11 @@ def ultralytics_predictor(model: str, threads: int, imgsz: tuple[int, int], conf
     return predict
 
 
-def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    tl = np.maximum(a[:, None, :2], b[None, :, :2])
-    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(br - tl, 0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
 def match_boxes(a: Detections, b: Detections, iou_thr: float = 0.99) -> int:
     """Number of one-to-one pairs of ``a`` and ``b`` rows of the same class with IoU >= ``iou_thr``."""
     if len(a) == 0 or len(b) == 0:
         return 0
-    iou = _iou_matrix(a.xyxy.astype(np.float64), b.xyxy.astype(np.float64))
+    iou = box_iou(a.xyxy, b.xyxy)
     iou[a.class_id[:, None] != b.class_id[None, :]] = 0.0
     matched = 0
     while True:

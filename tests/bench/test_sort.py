@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.sort import SortConfig, SortTracker
 from fusion.errors import TrackingError
 from fusion.mot import read_mot_detections, write_mot_results
 from fusion.mot_eval import evaluate
-from fusion.sort import SortConfig, SortTracker
 from percept.detections import Detections
 
 

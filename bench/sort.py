@@ -14,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from fusion.errors import TrackingError
+from percept.boxes import box_iou
 from percept.detections import Detections
 
 
@@ -26,19 +28,6 @@ class SortConfig:
     max_age: int = 1
     min_hits: int = 3
     iou_threshold: float = 0.3
-
-
-def _iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU (N, M) of xyxy boxes a (N, 4) and b (M, 4)."""
-    tl = np.maximum(a[:, None, :2], b[None, :, :2])
-    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(br - tl, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / union, 0.0)
 
 
 def _to_z(box: np.ndarray) -> np.ndarray:
@@ -111,8 +100,6 @@ class SortTracker:
 
     def update(self, detections: Detections, stamp_ns: int, image: np.ndarray | None = None) -> Detections:
         """One frame: detections (N rows, xyxy pixels) in, reported tracks (track_id set) out."""
-        from scipy.optimize import linear_sum_assignment
-
         cfg = self.config
         self._frame_count += 1
         dets = detections.xyxy.astype(np.float64)
@@ -127,7 +114,7 @@ class SortTracker:
         matched: list[tuple[int, int]] = []
         unmatched_dets = set(range(len(dets)))
         if len(dets) and len(trks):
-            iou = _iou_xyxy(dets, trks)
+            iou = box_iou(dets, trks)
             rows, cols = linear_sum_assignment(-iou)
             for d, t in zip(rows.tolist(), cols.tolist(), strict=True):
                 if iou[d, t] >= cfg.iou_threshold:

@@ -1,22 +1,20 @@
-"""The bus benchmark runs end to end and reports every row (no timing assertions here)."""
+"""The bus benchmark runs end to end through ``percept bench bus`` and reports every row (no timing
+assertions here)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 pytestmark = pytest.mark.slow
 
 
-def test_bench_bus_json_rows():
-    res = subprocess.run(
-        [sys.executable, "-m", "percept.cli", "bench", "bus", "--json", "--quick", "--repeat", "1",
-         "--transports", "ipc"],
-        capture_output=True, text=True, timeout=300, check=True)
-    rows = json.loads(res.stdout)
+def test_bench_bus_json_rows(capsys, bench_parser):
+    argv = ["bench", "bus", "--json", "--quick", "--repeat", "1", "--transports", "ipc"]
+    args = bench_parser.parse_args(argv)
+    assert args.func(args) == 0
+    rows = json.loads(capsys.readouterr().out)
     keys = {"transport", "payload_bytes", "impl", "msgs_per_s", "mb_per_s", "p50_us", "p99_us"}
     assert all(set(r) == keys for r in rows)
     assert {(r["payload_bytes"], r["impl"]) for r in rows} == {

@@ -1,4 +1,4 @@
-"""Tracker-only throughput on MOT15 detection files: percept's Tracker2D beside baselines.
+"""``percept bench track2d``: tracker-only throughput on MOT15 detection files, Tracker2D beside baselines.
 
 Trackers (all fed the same :class:`~percept.detections.Detections` per frame, in one process):
 
@@ -6,7 +6,7 @@ Trackers (all fed the same :class:`~percept.detections.Detections` per frame, in
 - ``bytetrack`` / ``ocsort``: boxmot's ByteTrack and OC-SORT (boxmot is a bench/dev extra,
   imported lazily; they get (N, 6) ``[x1, y1, x2, y2, conf, cls]`` arrays and a black dummy image
   of the sequence size; neither uses appearance/ReID);
-- ``sort``: :class:`fusion.sort.SortTracker`.
+- ``sort``: :class:`bench.sort.SortTracker`.
 
 Timing covers the tracker calls only (plus, for boxmot, the array conversion its interface
 needs), not file reading; frames/s is frames divided by the median time of ``runs`` passes.
@@ -19,6 +19,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -71,10 +72,8 @@ class MotSequence:
 def boxmot_version() -> str | None:
     """The installed boxmot version, or ``None`` when boxmot is not installed."""
     try:
-        from importlib.metadata import version
-
         return version("boxmot")
-    except Exception:
+    except PackageNotFoundError:
         return None
 
 
@@ -107,7 +106,7 @@ def make_step(name: str, seq: MotSequence) -> StepFn:
         t = Tracker2D()
         return lambda d, s: t.update(d, s)
     if name == "sort":
-        from fusion.sort import SortTracker
+        from bench.sort import SortTracker
 
         st = SortTracker()
         return lambda d, s: st.update(d, s)
