@@ -4,7 +4,7 @@
         [--graph configs/kitti-track3d.yaml] [--classes Car Pedestrian] [--gt-as-detections] [--json OUT]
 
 Every selected sequence is played frame by frame: its PointRCNN detections (``Detections3D`` in
-``camera_0_rect``, stamped ``k * 100 ms``) go to a fresh ``Tracker3D`` configured as the
+``calib.kitti.KITTI_CAMERA_FRAME``, stamped ``k * 100 ms``) go to a fresh ``Tracker3D`` configured as the
 ``tracker3d`` node of ``--graph`` -- one configuration for all sequences, nothing tuned per
 sequence -- and the returned tracks are scored
 against the labels with :mod:`fusion.kitti_eval` (3D IoU >= 0.25, Van / Person_sitting ignored
@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from calib.kitti import KITTI_CAMERA_FRAME
 from fusion.kitti_eval import CLASSES, IOU_THRESHOLD, TOTAL, FrameObjects, evaluate_sequences, format_table
 from fusion.kitti_eval import objects_from_tracks as to_objects
 from fusion.tracker3d import Tracker3D, Tracker3DConfig
@@ -65,7 +66,7 @@ def gt_detections(seq: KittiTrackingSequence, k: int, stamp: int) -> Detections3
     """The Pedestrian/Car/Cyclist labels of frame ``k`` as detections of score 1."""
     g = seq.frame_labels(k)
     g = g.select(g.class_id < len(DET_CLASSES))  # GT ids 0..2 are the detector's classes
-    return Detections3D(stamp_ns=stamp, frame_id="camera_0_rect", seq=k, centre=g.centre, size=g.size_lwh,
+    return Detections3D(stamp_ns=stamp, frame_id=KITTI_CAMERA_FRAME, seq=k, centre=g.centre, size=g.size_lwh,
                         yaw=g.rot_y, class_id=g.class_id, confidence=np.ones(len(g), np.float32),
                         class_names=DET_CLASSES)
 

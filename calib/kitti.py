@@ -25,6 +25,11 @@ from calib.rig import Rig
 from calib.transform import FrameTree, Transform, check_rotation, orthonormalize
 
 KITTI_ROTATION_TOL = 1e-5
+KITTI_CAMERA_FRAME = "camera_0"
+"""Frame id of KITTI's rectified camera-0 frame (``rect``: x right, y down, z forward, metres), the
+frame of KITTI labels and PointRCNN boxes: the root camera of :meth:`KittiCalib.rig`'s tree, whose
+rectified cameras 1..3 are ``camera_1``..``camera_3``. Logs imported before it was named here carry
+``camera_left`` for the same frame; nothing keys on the name."""
 _ALIASES = {
     "R_rect": "R0_rect",
     "Tr_velo_cam": "Tr_velo_to_cam",
@@ -73,12 +78,12 @@ class KittiCalib:
 
     def rig(self, width: int, height: int) -> Rig:
         """A :class:`calib.rig.Rig`: frames ``lidar_top`` (root), ``camera_0``..``camera_3``
-        (rectified cameras; ``camera_0`` is the rect frame) and ``imu`` (if calibrated); all
-        cameras get the same image size."""
+        (rectified cameras; ``camera_0`` is the rect frame, :data:`KITTI_CAMERA_FRAME`) and ``imu``
+        (if calibrated); all cameras get the same image size."""
         tree = FrameTree()
-        tree.add("lidar_top", "camera_0", self.velo_to_rect().inverse())
+        tree.add("lidar_top", KITTI_CAMERA_FRAME, self.velo_to_rect().inverse())
         for i in range(1, len(self.P)):
-            tree.add("camera_0", f"camera_{i}", self.rect_to_camera(i).inverse())
+            tree.add(KITTI_CAMERA_FRAME, f"camera_{i}", self.rect_to_camera(i).inverse())
         if self.Tr_imu_to_velo is not None:
             tree.add("lidar_top", "imu", Transform.from_matrix(self.Tr_imu_to_velo, KITTI_ROTATION_TOL))
         cameras = {f"camera_{i}": self.camera(i, width, height) for i in range(len(self.P))}

@@ -2,7 +2,8 @@
 
     percept track2d --mot-det DET.txt [--seqinfo seqinfo.ini] --out RES.txt
 
-Writes the CONFIRMED tracks as MOT results ``frame,id,x,y,w,h,conf,-1,-1,-1``.
+Writes the CONFIRMED tracks as MOT results ``frame,id,x,y,w,h,conf,-1,-1,-1``. With a seqinfo,
+frames 1..seqLength are tracked; detections of later frames are dropped and counted in the summary.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ log = logging.getLogger(__name__)
 
 def cmd_track2d(args: argparse.Namespace) -> int:
     """Handler of ``percept track2d``; returns the exit code."""
-    from fusion.mot import run_tracker_on_sequence, write_mot_results
+    from fusion.mot import track_mot_file, write_mot_results
 
-    results = run_tracker_on_sequence(args.mot_det, args.seqinfo)
-    write_mot_results(args.out, results)
-    n_rows = sum(len(d) for d in results.values())
-    n_ids = len({int(i) for d in results.values() if d.track_id is not None for i in d.track_id})
-    log.info("track2d: %d frames, %d boxes, %d tracks -> %s", len(results), n_rows, n_ids, args.out)
+    run = track_mot_file(args.mot_det, args.seqinfo)
+    write_mot_results(args.out, run.results)
+    n_rows = sum(len(d) for d in run.results.values())
+    n_ids = len({int(i) for d in run.results.values() if d.track_id is not None for i in d.track_id})
+    log.info("track2d: %d frames at %g fps, %d boxes, %d tracks, %d detections beyond seqLength "
+             "dropped -> %s", run.frames, run.frame_rate, n_rows, n_ids, run.dropped, args.out)
     return 0
 
 

@@ -1,35 +1,41 @@
-"""MOTChallenge files: detections in, tracking results out, and running a tracker on a sequence.
+"""Running the 2D tracker on MOTChallenge files, and fusion's view of the MOT text formats.
 
-MOT text rows are ``frame, id, x, y, w, h, conf, ...`` with 1-based frames and top-left/size boxes
-in image pixels. :class:`~percept.detections.Detections` use ``x1, y1, x2, y2`` pixels; class 0
-(pedestrian) is assumed for MOT detections.
+The formats themselves are read and written by :mod:`sensors.datasets.mot_format` (1-based frames,
+``x, y, w, h`` pixels); the functions here call it and raise :class:`~fusion.errors.TrackingError`.
+:class:`~percept.detections.Detections` use ``x1, y1, x2, y2`` pixels; class 0 (pedestrian) is
+assumed for MOT detections.
 """
 
 from __future__ import annotations
 
-import configparser
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
 from fusion.errors import TrackingError
 from fusion.tracker2d import Tracker2D, Tracker2DConfig
 from percept.detections import Detections
+from sensors.datasets import mot_format
+from sensors.errors import SensorError
+
+log = logging.getLogger(__name__)
+
+#: Frame rate assumed by :func:`track_mot_file` without a ``seqinfo.ini``.
+DEFAULT_FRAME_RATE = 25.0
+
+T = TypeVar("T")
 
 
-def _load_rows(path: Path, min_cols: int) -> np.ndarray:
-    if not path.is_file():
-        raise TrackingError(f"{path}: no such MOT file")
+def _mot(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` with the MOT format's SensorError raised as TrackingError."""
     try:
-        rows = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
-    except ValueError as exc:
-        raise TrackingError(f"{path}: not a comma-separated MOT file: {exc}") from exc
-    if rows.size == 0:
-        return np.zeros((0, min_cols))
-    if rows.shape[1] < min_cols:
-        raise TrackingError(f"{path}: expected >= {min_cols} columns (frame,id,x,y,w,h,conf), "
-                            f"got {rows.shape[1]}")
-    return rows
+        return fn(*args, **kwargs)
+    except SensorError as exc:
+        raise TrackingError(str(exc)) from exc
 
 
 def read_mot_detections(path: str | Path, min_conf: float = -np.inf) -> dict[int, Detections]:
@@ -37,70 +43,71 @@ def read_mot_detections(path: str | Path, min_conf: float = -np.inf) -> dict[int
 
     Frames without detections are absent from the dict.
     """
-    rows = _load_rows(Path(path), 7)
-    rows = rows[rows[:, 6] >= min_conf]
-    out: dict[int, Detections] = {}
-    for frame in np.unique(rows[:, 0]).astype(int):
-        r = rows[rows[:, 0] == frame]
-        xyxy = np.column_stack([r[:, 2], r[:, 3], r[:, 2] + r[:, 4], r[:, 3] + r[:, 5]])
-        out[int(frame)] = Detections(xyxy=xyxy.astype(np.float32), confidence=r[:, 6].astype(np.float32),
-                                     class_id=np.zeros(len(r), np.int32))
-    return out
+    rows = _mot(mot_format.read_mot_rows, path, "det")
+    return rows.select(rows.confidence >= min_conf).by_frame(with_ids=False)
 
 
-def read_seqinfo(path: str | Path) -> dict:
-    """``seqinfo.ini`` [Sequence] -> dict with int ``frameRate``, ``seqLength``, ``imWidth``,
-    ``imHeight`` (and the other keys as strings)."""
-    path = Path(path)
-    parser = configparser.ConfigParser()
-    if not parser.read(path):
-        raise TrackingError(f"{path}: cannot read seqinfo")
-    if "Sequence" not in parser:
-        raise TrackingError(f"{path}: no [Sequence] section")
-    info: dict = dict(parser["Sequence"])
-    out: dict = {}
-    for key, value in info.items():  # configparser lower-cases keys; restore MOT spelling
-        name = {"framerate": "frameRate", "seqlength": "seqLength", "imwidth": "imWidth",
-                "imheight": "imHeight", "imdir": "imDir", "imext": "imExt"}.get(key, key)
-        out[name] = value
-    for key in ("frameRate", "seqLength", "imWidth", "imHeight"):
-        if key not in out:
-            raise TrackingError(f"{path}: [Sequence] lacks {key}")
-        try:
-            out[key] = int(out[key])
-        except ValueError as exc:
-            raise TrackingError(f"{path}: {key} must be an integer, got {out[key]!r}") from exc
-    return out
+def read_seqinfo(path: str | Path) -> dict[str, Any]:
+    """``seqinfo.ini`` as a dict with MOT's spelling: ``name``, ``frameRate`` (Hz), ``seqLength``,
+    ``imWidth``, ``imHeight``. Kept for callers that index by those keys; new code should use
+    :func:`sensors.datasets.mot_format.read_seqinfo` (a typed :class:`~sensors.datasets.SeqInfo`)."""
+    info = _mot(mot_format.read_seqinfo, path)
+    return {"name": info.name, "frameRate": info.frame_rate, "seqLength": info.seq_length,
+            "imWidth": info.im_width, "imHeight": info.im_height}
 
 
 def write_mot_results(path: str | Path, results: dict[int, Detections]) -> None:
     """Write ``frame,id,x,y,w,h,conf,-1,-1,-1`` rows (frames ascending) for tracked boxes."""
-    lines: list[str] = []
-    for frame in sorted(results):
-        d = results[frame]
-        if len(d) and d.track_id is None:
-            raise TrackingError(f"write_mot_results: frame {frame} detections have no track_id")
-        if not len(d):
-            continue
-        for (x1, y1, x2, y2), conf, tid in zip(d.xyxy, d.confidence, d.track_id, strict=True):
-            w, h = x2 - x1, y2 - y1
-            lines.append(f"{frame},{int(tid)},{x1:.2f},{y1:.2f},{w:.2f},{h:.2f},{conf:.4f},-1,-1,-1")
-    Path(path).write_text("\n".join(lines) + ("\n" if lines else ""))
+    _mot(mot_format.write_mot_results, path, results)
 
 
-def run_tracker_on_sequence(det_path: str | Path, seqinfo_path: str | Path | None = None,
-                            config: Tracker2DConfig | None = None) -> dict[int, Detections]:
+@dataclass(frozen=True)
+class MotTrackRun:
+    """What :func:`track_mot_file` did.
+
+    Attributes:
+        results: 1-based frame -> confirmed tracks, every frame from 1 to ``frames`` present.
+        frames: frames tracked (``seqLength``, or the last detection frame without seqinfo).
+        frame_rate: frames per second used for the stamps.
+        dropped: detection rows of frames beyond ``seqLength``, not tracked.
+    """
+
+    results: dict[int, Detections]
+    frames: int
+    frame_rate: float
+    dropped: int
+
+
+def track_mot_file(det_path: str | Path, seqinfo_path: str | Path | None = None,
+                   config: Tracker2DConfig | None = None) -> MotTrackRun:
     """Track a MOT detection file; frame ``k`` is stamped ``(k - 1) / frameRate`` seconds (frameRate
-    from ``seqinfo`` or 25 Hz without one). Returns frame -> confirmed tracks (every frame from 1 to
-    seqLength, or to the last detection frame, is present, possibly empty)."""
-    dets = read_mot_detections(det_path)
-    info = read_seqinfo(seqinfo_path) if seqinfo_path is not None else {}
-    rate = float(info.get("frameRate", 25))
-    n_frames = int(info.get("seqLength", max(dets, default=0)))
-    n_frames = max(n_frames, max(dets, default=0))
+    from ``seqinfo`` or :data:`DEFAULT_FRAME_RATE` without one). With a ``seqinfo``, frames
+    ``1..seqLength`` are tracked and detections of later frames are dropped (counted, logged)."""
+    rows = _mot(mot_format.read_mot_rows, det_path, "det")
+    last = int(rows.frame[-1]) if len(rows) else 0
+    dropped = 0
+    if seqinfo_path is not None:
+        info = _mot(mot_format.read_seqinfo, seqinfo_path)
+        rate, n_frames = info.frame_rate, info.seq_length
+        beyond = rows.frame > n_frames
+        dropped = int(beyond.sum())
+        if dropped:
+            log.warning("%s: %d detections in frames %d..%d beyond seqLength %d of %s: dropped", det_path,
+                        dropped, n_frames + 1, last, n_frames, seqinfo_path)
+            rows = rows.select(~beyond)
+    else:
+        rate, n_frames = DEFAULT_FRAME_RATE, last
+    dets = rows.by_frame(with_ids=False)
     tracker = Tracker2D(config)
     results: dict[int, Detections] = {}
     for frame in range(1, n_frames + 1):
         stamp_ns = round((frame - 1) * 1e9 / rate)
         results[frame] = tracker.update(dets.get(frame, Detections.empty()), stamp_ns)
-    return results
+    return MotTrackRun(results, n_frames, rate, dropped)
+
+
+def run_tracker_on_sequence(det_path: str | Path, seqinfo_path: str | Path | None = None,
+                            config: Tracker2DConfig | None = None) -> dict[int, Detections]:
+    """The ``results`` of :func:`track_mot_file`: frame -> confirmed tracks (frames 1..seqLength,
+    or to the last detection frame without a ``seqinfo``, each present, possibly empty)."""
+    return track_mot_file(det_path, seqinfo_path, config).results

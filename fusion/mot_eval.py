@@ -29,6 +29,8 @@ import numpy as np
 
 from fusion.errors import TrackingError
 from percept.boxes import box_iou, xywh_to_xyxy
+from sensors.datasets.mot_format import read_mot_rows
+from sensors.errors import SensorError
 
 #: IoU threshold of the MOT15 CLEAR/identity matching.
 CLEAR_IOU = 0.5
@@ -79,30 +81,13 @@ class MotTable:
 
 
 def load_mot(path: str | Path, is_gt: bool) -> MotTable:
-    """Read a MOT file; for ground truth keep only rows whose 7th column (considered flag) is 1."""
-    p = Path(path)
-    if not p.is_file():
-        raise TrackingError(f"MOT file not found: {p}")
-    rows: list[list[float]] = []
-    for n, line in enumerate(p.read_text().splitlines(), 1):
-        line = line.strip()
-        if not line:
-            continue
-        parts = line.replace(" ", "").split(",")
-        if len(parts) < 6:
-            raise TrackingError(f"{p}:{n}: expected at least 6 comma-separated fields "
-                                f"(frame,id,x,y,w,h,...), got {len(parts)}")
-        try:
-            vals = [float(x) for x in parts[:7]]
-        except ValueError as exc:
-            raise TrackingError(f"{p}:{n}: non-numeric field: {exc}") from None
-        if is_gt and len(vals) >= 7 and vals[6] == 0:
-            continue
-        rows.append(vals[:6])
-    a = np.asarray(rows, np.float64).reshape(-1, 6)
-    order = np.argsort(a[:, 0], kind="stable")
-    a = a[order]
-    return MotTable(a[:, 0].astype(np.int64), a[:, 1].astype(np.int64), a[:, 2:6].copy())
+    """Read a MOT gt or result file (:func:`sensors.datasets.mot_format.read_mot_rows`); ground-truth
+    rows whose 7th column (considered flag) is 0 are dropped. Errors name ``file:line``."""
+    try:
+        rows = read_mot_rows(path, "gt" if is_gt else "res")
+    except SensorError as exc:
+        raise TrackingError(str(exc)) from exc
+    return MotTable(rows.frame, rows.track_id, rows.xywh)
 
 
 @dataclass(frozen=True, eq=False)

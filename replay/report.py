@@ -14,7 +14,6 @@ embedded base64.
 from __future__ import annotations
 
 import base64
-import configparser
 import html
 import io
 from collections.abc import Sequence
@@ -30,7 +29,10 @@ from percept.errors import DecodeError
 from percept.message import Message
 from percept.messages import Detections2D, Event, NodeStats, Tracks
 from replay.errors import LogError
+from replay.importers import MOT_CLASSES
 from replay.log import LogReader
+from sensors.datasets.mot_format import read_mot_rows, read_seqinfo
+from sensors.errors import SensorError
 
 
 @dataclass
@@ -96,16 +98,14 @@ def read_log(path: str | Path, object_topics: set[str]) -> LogContents:
 
 
 def read_mot_gt(path: Path, fps: float) -> dict[int, FrameObjects]:
-    """A MOT ``gt.txt`` as frames keyed by ``(frame - 1) / fps`` in ns (class ``pedestrian``)."""
-    table = np.loadtxt(path, delimiter=",", ndmin=2)[:, :7]
-    table = table[table[:, 6] != 0]
-    out: dict[int, FrameObjects] = {}
-    for f in np.unique(table[:, 0]).astype(int):
-        r = table[table[:, 0] == f]
-        xyxy = np.concatenate([r[:, 2:4], r[:, 2:4] + r[:, 4:6]], axis=1)
-        ids = r[:, 1].astype(np.int64)
-        out[round((f - 1) * 1e9 / fps)] = FrameObjects(ids, ("pedestrian",) * len(r), xyxy)
-    return out
+    """A MOT ``gt.txt`` as frames keyed by ``(frame - 1) / fps`` in ns (class ``pedestrian``, the
+    importer's name); rows not to be evaluated (flag 0) are dropped."""
+    try:
+        rows = read_mot_rows(path, "gt")
+    except SensorError as exc:
+        raise LogError(str(exc)) from exc
+    return {round((f - 1) * 1e9 / fps): FrameObjects(r.track_id, MOT_CLASSES * len(r), r.xyxy)
+            for f, r in rows.per_frame()}
 
 
 def _png(fig: Any) -> str:
@@ -235,7 +235,9 @@ def write_report(log_path: str | Path, gt: str, out: str | Path, *, tracks: Sequ
 
 
 def _seqinfo_fps(ini: Path) -> float:
-    cp = configparser.ConfigParser()
-    if not cp.read(ini, encoding="utf-8"):
+    if not ini.is_file():
         raise LogError(f"{ini}: not found; give fps for a MOT gt.txt")
-    return float(cp["Sequence"]["frameRate"])
+    try:
+        return read_seqinfo(ini).frame_rate
+    except SensorError as exc:
+        raise LogError(str(exc)) from exc

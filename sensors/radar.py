@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from percept.messages import RadarScan
-from percept.node import NodeContext, Processor
 from sensors.errors import SensorError
-from sensors.lidar import FolderPlayer, FolderSourceConfig, list_files
+from sensors.playback import FolderSource, FolderSourceConfig, read_float32_records
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +64,7 @@ def load_vod_radar(path: str | Path, *, stamp_ns: int = 0, frame_id: str = "rada
 
     ``range_rate_mps`` is ``v_r``; ``extra`` holds ``v_r_compensated`` and ``time`` (seconds).
     """
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SensorError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    if len(raw) % 28:
-        raise SensorError(f"{path}: View-of-Delft radar .bin size must be a multiple of 28 bytes "
-                          f"(7 float32 a target), got {len(raw)}")
-    a = np.frombuffer(raw, dtype="<f4").reshape(-1, 7)
+    a = read_float32_records(path, 7, "View-of-Delft radar .bin", "target")
     if not np.isfinite(a).all():
         raise SensorError(f"{path}: non-finite values in {int((~np.isfinite(a)).any(axis=1).sum())} targets")
     return scan_from_xyz(a[:, 0:3], a[:, 4], a[:, 3], stamp_ns=stamp_ns, frame_id=frame_id, seq=seq,
@@ -161,14 +152,14 @@ def load_radar_file(path: str | Path, *, stamp_ns: int = 0, frame_id: str = "rad
 class RadarFileSourceConfig(FolderSourceConfig):
     """Options of :class:`RadarFileSource`: a folder of ``.bin`` (View-of-Delft) and/or ``.csv``
     radar files published as :class:`~percept.messages.RadarScan` (see
-    :class:`~sensors.lidar.FolderSourceConfig`)."""
+    :class:`~sensors.playback.FolderSourceConfig`)."""
 
     topic: str = "radar/scan"
     frame_id: str = "radar"
     rate_hz: float = 13.0
 
 
-class RadarFileSource(Processor):
+class RadarFileSource(FolderSource):
     """Plays a folder of radar files as :class:`~percept.messages.RadarScan` messages.
 
     Scans are stamped with the clock time at which they are published; unreadable files are
@@ -176,17 +167,7 @@ class RadarFileSource(Processor):
     """
 
     Config = RadarFileSourceConfig
+    suffixes = (".bin", ".csv")
 
-    def start(self, ctx: NodeContext) -> None:
-        super().start(ctx)
-        cfg: RadarFileSourceConfig = self.config
-        files = list_files(cfg.folder, (".bin", ".csv"))
-        self.player = FolderPlayer(ctx, files, self._load, cfg.topic, cfg.rate_hz, cfg.loop)
-
-    def _load(self, path: Path, stamp_ns: int, seq: int) -> RadarScan:
+    def load(self, path: Path, stamp_ns: int, seq: int) -> RadarScan:
         return load_radar_file(path, stamp_ns=stamp_ns, frame_id=self.config.frame_id, seq=seq)
-
-    @property
-    def bad_files(self) -> int:
-        """Files that could not be read so far."""
-        return self.player.bad_files

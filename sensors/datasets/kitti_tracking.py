@@ -9,12 +9,12 @@ Layout under ``root`` (the KITTI tracking ``training`` folder)::
 
 Frames and time: frame ``k`` (0-based) was captured at ``start_ns + k * 100 ms`` (10 Hz).
 
-Frames: 3D boxes are in the rectified left grey camera frame ``camera_0_rect`` (metres, x right,
-y down, z forward); KITTI stores the *bottom* centre of a box, messages carry the geometric
-centre (``y - h / 2``, since y points down). ``rot_y`` (radians, rotation about the camera y
-axis, 0 = facing camera x) is published as ``yaw``. 2D boxes are pixels of the left colour
-camera ``camera_2`` (``image_02``). Ego poses are ``T_world_from_imu`` with ``world`` = the IMU
-frame of frame 0 (x forward, y left, z up).
+Frames: 3D boxes are in the rectified left grey camera frame :data:`calib.kitti.KITTI_CAMERA_FRAME`
+(``camera_0``; metres, x right, y down, z forward); KITTI stores the *bottom* centre of a box,
+messages carry the geometric centre (``y - h / 2``, since y points down). ``rot_y`` (radians,
+rotation about the camera y axis, 0 = facing camera x) is published as ``yaw``. 2D boxes are
+pixels of the left colour camera ``camera_2`` (``image_02``). Ego poses are ``T_world_from_imu``
+with ``world`` = the IMU frame of frame 0 (x forward, y left, z up).
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from calib.kitti import KittiCalib, load_kitti_calib
+from calib.kitti import KITTI_CAMERA_FRAME, KittiCalib, load_kitti_calib
 from calib.transform import FrameTree, Transform
 from percept.detections import Detections
 from percept.messages import Detections2D, Detections3D, Tracks, TrackStatus
-from percept.node import NodeContext, Processor
 from sensors.errors import SensorError
+from sensors.playback import DatasetSource, DatasetSourceConfig, Output
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class KittiBoxes:
         alpha: float32 (N,) observation angle, radians.
         box2d: float32 (N, 4) ``x1, y1, x2, y2`` in ``camera_2`` pixels.
         hwl: float32 (N, 3) height, width, length, metres.
-        bottom: float32 (N, 3) bottom centre in ``camera_0_rect``, metres.
+        bottom: float32 (N, 3) bottom centre in ``camera_0`` (the rectified camera frame), metres.
         rot_y: float32 (N,) rotation about the camera y axis, radians.
     """
 
@@ -87,7 +87,7 @@ class KittiBoxes:
 
     @property
     def centre(self) -> np.ndarray:
-        """float32 (N, 3) geometric box centre in ``camera_0_rect`` (bottom raised by h/2; y is down)."""
+        """float32 (N, 3) geometric box centre in ``camera_0`` (bottom raised by h/2; y is down)."""
         c = self.bottom.copy()
         c[:, 1] -= self.hwl[:, 0] / 2
         return c
@@ -273,25 +273,23 @@ class KittiTrackingSequence:
         return load_kitti_calib(self.root / "calib" / f"{self.sequence:04d}.txt")
 
     def frame_tree(self) -> FrameTree:
-        """The calibration's static ``calib.transform.FrameTree`` (``lidar_top``, ``camera_0``..``camera_3``,
-        ``imu``) plus ``camera_0_rect`` as an alias of the rectified ``camera_0``."""
-        tree = self.calibration().rig(1242, 375).tree  # the image size does not affect the tree
-        tree.add("camera_0", "camera_0_rect", Transform.identity())
-        return tree
+        """The calibration's static ``calib.transform.FrameTree``: ``lidar_top``, the rectified cameras
+        ``camera_0`` (:data:`~calib.kitti.KITTI_CAMERA_FRAME`, the boxes' frame)..``camera_3``, ``imu``."""
+        return self.calibration().rig(1242, 375).tree  # the image size does not affect the tree
 
     def world_from(self, frame_id: str, frame: int, tree: FrameTree | None = None) -> Transform:
         """``T_world_from_<frame_id>`` at ``frame``: the ego pose composed with the static calibration."""
         tree = self.frame_tree() if tree is None else tree
         return self.pose(frame) @ tree.lookup("imu", frame_id)
 
-    def detections3d(self, frame: int, stamp_ns: int, seq: int, frame_id: str = "camera_0_rect",
+    def detections3d(self, frame: int, stamp_ns: int, seq: int, frame_id: str = KITTI_CAMERA_FRAME,
                      min_score: float | None = None) -> Detections3D:
         """PointRCNN detections of ``frame`` as a message (geometric centres, size l, w, h)."""
         d = self.frame_detections(frame, min_score)
         return Detections3D(stamp_ns=stamp_ns, frame_id=frame_id, seq=seq, centre=d.centre, size=d.size_lwh,
                             yaw=d.rot_y, class_id=d.class_id, confidence=d.score, class_names=DET_CLASSES)
 
-    def gt_tracks(self, frame: int, stamp_ns: int, seq: int, frame_id: str = "camera_0_rect") -> Tracks:
+    def gt_tracks(self, frame: int, stamp_ns: int, seq: int, frame_id: str = KITTI_CAMERA_FRAME) -> Tracks:
         """Ground truth of ``frame`` as confirmed tracks; state ``x, y, z, l, w, h, yaw, truncated,
         occluded`` (geometric centre in ``frame_id``); ``age`` = frames since the track's first label."""
         g = self.frame_labels(frame)
@@ -312,15 +310,14 @@ class KittiTrackingSequence:
                             class_names=GT_CLASSES)
 
 
-@dataclass(frozen=True)
-class KittiTrackingSourceConfig:
-    """Options of :class:`KittiTrackingSource`.
+@dataclass(frozen=True, kw_only=True)
+class KittiTrackingSourceConfig(DatasetSourceConfig):
+    """Options of :class:`KittiTrackingSource` (``rate``, 1.0 real time at 10 Hz, and ``start_ns``,
+    the stamp of frame 0: see :class:`~sensors.playback.DatasetSourceConfig`).
 
     Attributes:
         root: KITTI tracking ``training`` folder (required; no default data path).
         sequence: sequence number.
-        rate: playback speed, 1.0 real time (10 Hz); 0 as fast as the node loop allows.
-        start_ns: stamp of frame 0; None: the clock time of the first tick.
         min_score: drop PointRCNN detections scoring below this (None: keep all).
         topic_detections, topic_tracks, topic_boxes2d: output topics; "" disables one.
         frame_3d, frame_2d: frame ids of 3D boxes (rectified camera 0) and 2D boxes (image_02).
@@ -328,26 +325,20 @@ class KittiTrackingSourceConfig:
 
     root: str
     sequence: int
-    rate: float = 1.0
-    start_ns: int | None = None
     min_score: float | None = None
     topic_detections: str = "kitti/det_pointrcnn"
     topic_tracks: str = "gt/kitti/tracks"
     topic_boxes2d: str = "gt/kitti/boxes2d"
-    frame_3d: str = "camera_0_rect"
+    frame_3d: str = KITTI_CAMERA_FRAME
     frame_2d: str = "camera_2"
 
     def __post_init__(self) -> None:
-        if self.rate < 0 or not math.isfinite(self.rate):
-            raise ValueError(f"rate: expected >= 0 (0: as fast as possible), got {self.rate}")
+        super().__post_init__()
         if self.sequence < 0:
             raise ValueError(f"sequence: expected >= 0, got {self.sequence}")
 
 
-MAX_RATE_PERIOD_S = 1e-6  # timer period for ``rate = 0`` (virtual clocks need a period > 0)
-
-
-class KittiTrackingSource(Processor):
+class KittiTrackingSource(DatasetSource):
     """Publishes a KITTI tracking sequence frame by frame, as a live sensor would.
 
     Per frame ``k``: PointRCNN :class:`Detections3D`, ground-truth :class:`Tracks` and
@@ -360,40 +351,25 @@ class KittiTrackingSource(Processor):
 
     Config = KittiTrackingSourceConfig
 
-    def start(self, ctx: NodeContext) -> None:
-        super().start(ctx)
+    def open(self) -> KittiTrackingSequence:
         cfg: KittiTrackingSourceConfig = self.config
-        self.sequence = KittiTrackingSequence(cfg.root, cfg.sequence)
-        self.frame, self.errors, self.finished = 0, 0, False
-        self._t0 = cfg.start_ns
-        ctx.add_timer(FRAME_PERIOD_NS / 1e9 / cfg.rate if cfg.rate > 0 else MAX_RATE_PERIOD_S, self._tick)
+        return KittiTrackingSequence(cfg.root, cfg.sequence)
 
-    def _tick(self, now_ns: int) -> None:
+    @property
+    def label(self) -> str:
+        return f"KITTI tracking {self.config.sequence:04d}"
+
+    def frame_period_s(self) -> float:
+        return FRAME_PERIOD_NS / 1e9
+
+    def stamp_ns(self, index: int, t0_ns: int) -> int:
+        return KittiTrackingSequence.stamp_ns(index, t0_ns)
+
+    def outputs(self, index: int, stamp_ns: int) -> list[Output]:
         cfg: KittiTrackingSourceConfig = self.config
-        if self.frame >= len(self.sequence):
-            if not self.finished:
-                self.finished = True
-                self.context.log.info("KITTI tracking %04d: end of sequence after %d frames (%d errors)",
-                                      cfg.sequence, self.frame, self.errors)
-            return
-        if self._t0 is None:
-            self._t0 = now_ns
-        k, seq = self.frame, self.sequence
-        stamp = seq.stamp_ns(k, self._t0)
-        outputs = (
-            (cfg.topic_detections, lambda: seq.detections3d(k, stamp, k, cfg.frame_3d, cfg.min_score)),
-            (cfg.topic_tracks, lambda: seq.gt_tracks(k, stamp, k, cfg.frame_3d)),
-            (cfg.topic_boxes2d, lambda: seq.gt_boxes2d(k, stamp, k, cfg.frame_2d)),
-        )
-        for topic, make in outputs:
-            if not topic:
-                continue
-            try:
-                msg = make()
-            except Exception as exc:
-                self.errors += 1
-                self.context.log.error("frame %d, topic %s: %s: %s (%d errors so far)", k, topic,
-                                       type(exc).__name__, exc, self.errors)
-                continue
-            self.context.publish(topic, msg)
-        self.frame += 1
+        seq, k = self.sequence, index
+        return [
+            (cfg.topic_detections, lambda: seq.detections3d(k, stamp_ns, k, cfg.frame_3d, cfg.min_score)),
+            (cfg.topic_tracks, lambda: seq.gt_tracks(k, stamp_ns, k, cfg.frame_3d)),
+            (cfg.topic_boxes2d, lambda: seq.gt_boxes2d(k, stamp_ns, k, cfg.frame_2d)),
+        ]

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 
+from calib.kitti import KITTI_CAMERA_FRAME
 from fusion.errors import TrackingError
 from fusion.kitti_eval import (
     TOTAL,
@@ -148,7 +149,7 @@ def test_total_sums_sequences() -> None:
 def tracks(fields: tuple[str, ...], state: list[list[float]], class_id: list[int],
            names: tuple[str, ...] = ("Car", "Van")) -> Tracks:
     n = len(state)
-    return Tracks(stamp_ns=0, frame_id="camera_0_rect", seq=0, track_id=np.arange(n, dtype=np.int64),
+    return Tracks(stamp_ns=0, frame_id=KITTI_CAMERA_FRAME, seq=0, track_id=np.arange(n, dtype=np.int64),
                   class_id=np.array(class_id, np.int32), confidence=np.ones(n, np.float32),
                   state=np.array(state, np.float32).reshape(n, len(fields)), age=np.zeros(n, np.int32),
                   status=np.full(n, TrackStatus.CONFIRMED, np.uint8), sensors=np.zeros(n, np.uint32),

@@ -1,13 +1,27 @@
-"""MOT file I/O round trip and running the tracker on a real MOT15 sequence."""
+"""MOT file I/O round trip (through sensors.datasets.mot_format) and running the tracker on a
+real MOT15 sequence; detections beyond seqLength are dropped and counted."""
 
 from __future__ import annotations
+
+import argparse
+import logging
 
 import numpy as np
 import pytest
 
+from fusion.cli import register
 from fusion.errors import TrackingError
-from fusion.mot import read_mot_detections, read_seqinfo, run_tracker_on_sequence, write_mot_results
+from fusion.mot import (
+    read_mot_detections,
+    read_seqinfo,
+    run_tracker_on_sequence,
+    track_mot_file,
+    write_mot_results,
+)
+from fusion.mot_eval import load_mot
+from percept.cli import CommandRegistry
 from percept.detections import Detections
+from sensors.datasets.mot_format import MotSequence, read_mot_rows
 
 
 def test_results_round_trip(tmp_path) -> None:
@@ -66,3 +80,39 @@ def test_tud_campus_sequence(shared_data) -> None:
     assert 4 <= len(ids) <= 30  # TUD-Campus shows about 8 people
     for d in results.values():
         assert len(set(d.track_id.tolist())) == len(d)  # one box per id per frame
+
+
+def test_detections_beyond_seq_length_are_dropped_and_counted(tmp_path, caplog) -> None:
+    """Regression: frames after seqLength used to be tracked silently (the sequence grew)."""
+    det = tmp_path / "det.txt"
+    det.write_text("".join(f"{f},-1,{10 + f},20,30,60,0.9,-1,-1,-1\n" for f in range(1, 8)))
+    ini = tmp_path / "seqinfo.ini"
+    ini.write_text("[Sequence]\nname=s\nframeRate=10\nseqLength=5\nimWidth=100\nimHeight=100\n")
+    with caplog.at_level(logging.WARNING):
+        run = track_mot_file(det, ini)
+    assert (run.frames, run.frame_rate, run.dropped) == (5, 10.0, 2)
+    assert sorted(run.results) == [1, 2, 3, 4, 5] == sorted(run_tracker_on_sequence(det, ini))
+    assert "2 detections in frames 6..7 beyond seqLength 5" in caplog.text
+    free = track_mot_file(det)  # no seqinfo: every detection frame, 25 Hz
+    assert (free.frames, free.frame_rate, free.dropped) == (7, 25.0, 0)
+    parser = argparse.ArgumentParser(prog="percept")
+    register(CommandRegistry(commands=parser.add_subparsers(dest="command"), bench=None))
+    args = parser.parse_args(["track2d", "--mot-det", str(det), "--seqinfo", str(ini),
+                              "--out", str(tmp_path / "res.txt")])
+    with caplog.at_level(logging.INFO):
+        assert args.func(args) == 0
+    assert "5 frames at 10 fps" in caplog.text and "2 detections beyond seqLength dropped" in caplog.text
+    assert np.loadtxt(tmp_path / "res.txt", delimiter=",", ndmin=2)[:, 0].max() <= 5
+
+
+def test_fusion_readers_agree_with_the_sequence_reader(shared_data) -> None:
+    root = shared_data("mot15", "TUD-Stadtmitte")
+    seq = MotSequence(root)
+    dets = read_mot_detections(root / "det" / "det.txt")
+    for k in range(1, len(seq) + 1):
+        assert dets.get(k, Detections.empty()) == seq.detections(k)
+    table = load_mot(root / "gt" / "gt.txt", is_gt=True)
+    gt = read_mot_rows(root / "gt" / "gt.txt", "gt")
+    np.testing.assert_array_equal(table.xywh, gt.xywh)
+    np.testing.assert_array_equal(table.ids, gt.track_id)
+    assert read_seqinfo(root / "seqinfo.ini")["seqLength"] == seq.info.seq_length == len(seq)

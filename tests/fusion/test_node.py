@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from calib.kitti import KITTI_CAMERA_FRAME
 from fusion.cli import register
 from fusion.lifecycle import TrackState
 from fusion.node import STATE_FIELDS, Tracker2DNode, Tracker2DNodeConfig, output_topic
@@ -191,7 +192,7 @@ def test_tracker3d_node_publishes_tracks_per_topic() -> None:
     from percept.messages import Detections3D
 
     def d3(k: int, x: float) -> Detections3D:
-        return Detections3D(stamp_ns=k * 100_000_000, frame_id="camera_left", seq=k,
+        return Detections3D(stamp_ns=k * 100_000_000, frame_id=KITTI_CAMERA_FRAME, seq=k,
                             centre=np.array([[x, 1.0, 10 + 0.5 * k]], np.float32),
                             size=np.array([[4.0, 1.8, 1.5]], np.float32), yaw=np.zeros(1, np.float32),
                             class_id=np.ones(1, np.int32), confidence=np.full(1, 3.0, np.float32),
@@ -210,7 +211,7 @@ def test_tracker3d_node_publishes_tracks_per_topic() -> None:
     other = [m for t, m in runner.outputs if t == "other/boxes/tracks"]
     assert len(main) == len(other) == 4
     assert [m.seq for m in main] == [0, 1, 2, 3]
-    assert main[-1].state_fields == STATE_3D and main[-1].frame_id == "camera_left"
+    assert main[-1].state_fields == STATE_3D and main[-1].frame_id == KITTI_CAMERA_FRAME
     assert main[-1].track_id.tolist() != other[-1].track_id.tolist()
     np.testing.assert_allclose(main[-1].state[0, [0, 2]], [0.0, 11.5], atol=0.2)
     assert main[-1].state[0, STATE_3D.index("vz")] > 2.0

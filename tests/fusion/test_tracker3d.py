@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from calib.kitti import KITTI_CAMERA_FRAME
 from fusion.errors import TrackingError
 from fusion.lifecycle import TrackState
 from fusion.tracker3d import STATE_FIELDS, Tracker3D, Tracker3DConfig
@@ -110,7 +111,7 @@ def test_kitti_ground_truth_as_detections_keeps_identities(shared_data) -> None:
     pairs: dict[int, set[int]] = {}
     for f in range(len(seq)):
         g = seq.frame_labels(f)
-        msg = Detections3D(stamp_ns=seq.stamp_ns(f), frame_id="camera_0_rect", seq=f, centre=g.centre,
+        msg = Detections3D(stamp_ns=seq.stamp_ns(f), frame_id=KITTI_CAMERA_FRAME, seq=f, centre=g.centre,
                            size=g.size_lwh, yaw=g.rot_y, class_id=g.class_id,
                            confidence=np.ones(len(g), np.float32))
         out = tr.update(msg)

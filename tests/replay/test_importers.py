@@ -1,19 +1,24 @@
-"""Dataset importers: message and row counts match the source files."""
+"""Dataset importers: message and row counts match the source files; the formats are read through
+sensors.datasets, so imported KITTI boxes are the KITTI source's."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
+from calib.kitti import KITTI_CAMERA_FRAME
 from percept.codec import decode
 from percept.messages import Detections2D, Detections3D, Image, Tracks
 from replay.errors import LogError
-from replay.importers import import_frames, import_kitti_tracking, import_mot
+from replay.importers import KITTI_STATE_FIELDS, import_frames, import_kitti_tracking, import_mot
 from replay.log import LogReader
 from replay.player_cli import register
+from replay.report import objects_of
+from sensors.datasets.kitti_tracking import KittiTrackingSequence
 
 
 def _lines(path) -> list[str]:
@@ -62,7 +67,7 @@ def test_import_kitti_tracking_0000(shared_data, tmp_path):
     assert sum(len(m) for _, m in dets) == det_rows
     assert sum(len(m) for _, m in gts) == sum(1 for r in labels if r[2] != "DontCare")
     assert [t for t, _ in dets] == [k * 100_000_000 for k in range(n_frames)]
-    assert all(isinstance(m, Detections3D) and m.frame_id == "camera_left" for _, m in dets)
+    assert all(isinstance(m, Detections3D) and m.frame_id == KITTI_CAMERA_FRAME for _, m in dets)
     assert all(isinstance(m, Tracks) for _, m in gts)
     # first labelled object of frame 0 (a Van): centre = bottom centre raised by h/2
     van = next(r for r in labels if r[0] == "0" and r[2] != "DontCare")
@@ -105,3 +110,63 @@ def test_import_cli(shared_data, tmp_path, capsys):
                               "--out", str(out)])
     assert args.func(args) == 0
     assert json.loads(capsys.readouterr().out)["messages"] == {"mot/detections": 71, "gt/mot/boxes": 71}
+
+
+def test_import_mot_without_seqinfo_assumes_30_fps(tmp_path):
+    (tmp_path / "det").mkdir()
+    (tmp_path / "det" / "det.txt").write_text("1,-1,0,0,5,5,0.9\n\n3,-1,1,1,5,5,0.8,-1,-1,-1\n")
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "gt" / "gt.txt").write_text("4,2,0,0,5,5,1,7,1.0\n4,3,0,0,5,5,0,1,1.0\n")
+    out = tmp_path / "x.mcap"
+    report = import_mot(tmp_path, out)
+    assert report.messages == {"mot/detections": 4, "gt/mot/boxes": 4}
+    dets, gts = _decoded(out, "mot/detections"), _decoded(out, "gt/mot/boxes")
+    assert [t for t, _ in dets] == [t for t, _ in gts] == [round(k * 1e9 / 30) for k in range(4)]
+    assert [len(m.detections) for _, m in dets] == [1, 0, 1, 0]
+    assert gts[3][1].detections.track_id.tolist() == [2]  # flag 0 skipped; class 7 kept on import
+    assert dets[0][1].class_names == ("pedestrian",)
+
+
+def test_imported_kitti_boxes_are_the_kitti_sources(shared_data, tmp_path):
+    """The importer reads through KittiTrackingSequence: its detections are the source's messages,
+    its ground truth the source's objects (in the importer's class table and state names)."""
+    root = shared_data("kitti_tracking")
+    out = tmp_path / "k.mcap"
+    import_kitti_tracking(root, 1, out)
+    seq = KittiTrackingSequence(root, 1)
+    dets, gts = _decoded(out, "kitti/det_pointrcnn"), _decoded(out, "gt/kitti/tracks")
+    for f in range(0, len(seq), 9):
+        mine = seq.detections3d(f, dets[f][0], f)
+        assert dets[f][1].frame_id == mine.frame_id == KITTI_CAMERA_FRAME
+        for name in ("centre", "size", "yaw", "class_id", "confidence"):
+            np.testing.assert_array_equal(getattr(dets[f][1], name), getattr(mine, name))
+        g, src = gts[f][1], seq.gt_tracks(f, gts[f][0], f)
+        assert g.state_fields == KITTI_STATE_FIELDS and g.frame_id == src.frame_id
+        assert [g.class_names[c] for c in g.class_id] == [src.class_names[c] for c in src.class_id]
+        np.testing.assert_array_equal(g.track_id, src.track_id)
+        np.testing.assert_array_equal(g.state, src.state[:, :7])
+        assert g.age.tolist() == [0] * len(g)
+
+
+def test_logs_with_the_old_kitti_frame_name_read_the_same(shared_data, tmp_path):
+    """Logs imported earlier say ``camera_left``: the report's objects do not depend on the name."""
+    out = tmp_path / "k.mcap"
+    import_kitti_tracking(shared_data("kitti_tracking"), 1, out)
+    new = _decoded(out, "gt/kitti/tracks")[10][1]
+    old = dataclasses.replace(new, frame_id="camera_left")
+    a, b = objects_of(new), objects_of(old)
+    assert a is not None and b is not None and a.classes == b.classes
+    np.testing.assert_array_equal(a.geom, b.geom)
+    np.testing.assert_array_equal(a.geom, new.state[:, [0, 2]])  # ground plane x, z of a camera frame
+
+
+def test_kitti_errors_name_file_and_line(tmp_path):
+    (tmp_path / "label_02").mkdir()
+    label = "0 1 Car 0 1 -1.5 100 150 200 250 1.5 1.6 4.0 2.0 1.7 10.0 0.1"
+    (tmp_path / "label_02" / "0000.txt").write_text(f"{label}\n{label.replace('Car', 'Boat')}\n")
+    with pytest.raises(LogError, match=r"label_02/0000\.txt:2: unknown object type 'Boat'"):
+        import_kitti_tracking(tmp_path, 0, tmp_path / "k.mcap")
+    dontcare = "0 -1 DontCare -1 -1 -10 1 2 3 4 -1 -1 -1 -1000 -1000 -1000 -10"
+    (tmp_path / "label_02" / "0000.txt").write_text(dontcare + "\n")
+    with pytest.raises(LogError, match=r"no det_pointrcnn/\*/0000\.txt nor label_02/0000\.txt"):
+        import_kitti_tracking(tmp_path, 0, tmp_path / "k.mcap")

@@ -9,6 +9,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
+from calib.kitti import KITTI_CAMERA_FRAME
 from percept.codec import decode
 from percept.errors import ConfigError
 from percept.messages import Image, Tracks
@@ -115,7 +116,7 @@ def test_tracker3d_rerun_of_a_kitti_log(shared_data, tmp_path):
     out = LogReader(tmp_path / "a.mcap").messages(["kitti/det_pointrcnn/tracks"])
     tracks = [decode(m.frames).msg for m in out]
     assert [t.stamp_ns for t in tracks] == [k * 100_000_000 for k in range(270)]
-    assert tracks[-1].state_fields[:3] == ("x", "y", "z") and tracks[-1].frame_id == "camera_left"
+    assert tracks[-1].state_fields[:3] == ("x", "y", "z") and tracks[-1].frame_id == KITTI_CAMERA_FRAME
     assert sum(len(t) for t in tracks) > 500  # it really tracks (PointRCNN: about 1500 car boxes)
     with open(tmp_path / "a.mcap", "rb") as fh:
         summary = make_reader(fh).get_summary()

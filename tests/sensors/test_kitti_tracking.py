@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from calib.kitti import KITTI_CAMERA_FRAME
 from percept.codec import decode
 from percept.config import build
 from percept.errors import ConfigError
@@ -64,13 +65,13 @@ def test_pointrcnn_detections_parse(seq, kitti_root):
         assert int(np.sum(seq.detections.class_id == cls_id)) == n_lines
     first = _lines(kitti_root / "det_pointrcnn" / "Car" / "0001.txt")[0].split(",")
     d = seq.frame_detections(int(first[0]))
-    row = int(np.argmin(np.abs(d.confidence - float(first[6]))))
+    row = int(np.argmin(np.abs(d.score - float(first[6]))))
     h, w, length, x, y, z, ry = map(float, first[7:14])
     np.testing.assert_allclose(d.centre[row], [x, y - h / 2, z], atol=1e-4)
     msg = seq.detections3d(int(first[0]), stamp_ns=123, seq=0)
     np.testing.assert_allclose(msg.size[row], [length, w, h], atol=1e-4)
     assert msg.yaw[row] == pytest.approx(ry, abs=1e-4)
-    assert msg.frame_id == "camera_0_rect" and msg.class_names == DET_CLASSES
+    assert msg.frame_id == KITTI_CAMERA_FRAME and msg.class_names == DET_CLASSES
     assert len(seq.frame_detections(0, min_score=1e9)) == 0 < len(seq.frame_detections(0))
 
 
@@ -100,6 +101,17 @@ def test_detection_centres_project_into_their_2d_boxes(seq):
     assert inside / total > 0.9
 
 
+def test_boxes_live_in_the_calibration_trees_rect_camera(seq):
+    tree = seq.frame_tree()
+    assert KITTI_CAMERA_FRAME in tree.frames() and "camera_0_rect" not in tree.frames()
+    assert KittiTrackingSourceConfig(root="r", sequence=0).frame_3d == KITTI_CAMERA_FRAME
+    cal = seq.calibration()
+    centres = seq.frame_detections(0).centre.astype(np.float64)
+    cam2 = cal.rig(1242, 375).cameras["camera_2"]
+    uv = cam2.project(tree.lookup("camera_2", KITTI_CAMERA_FRAME).apply(centres))
+    np.testing.assert_allclose(uv, cal.project_rect(centres, 2)[0], atol=1e-6)
+
+
 def test_poses_start_at_identity_and_move_forward(seq):
     np.testing.assert_allclose(seq.pose(0).as_matrix(), np.eye(4), atol=1e-9)
     t = seq.poses[:, :3, 3]
@@ -121,7 +133,7 @@ def test_parked_cars_stay_put_in_world(seq):
     cam: dict[int, list[np.ndarray]] = {}
     for f in range(len(seq)):
         g = seq.frame_labels(f)
-        w = seq.world_from("camera_0_rect", f, tree).apply(g.centre.astype(np.float64))
+        w = seq.world_from(KITTI_CAMERA_FRAME, f, tree).apply(g.centre.astype(np.float64))
         for tid, cid, pw, pc in zip(g.track_id.tolist(), g.class_id, w, g.centre, strict=True):
             if cid == 1:
                 world.setdefault(tid, []).append(pw)

@@ -15,7 +15,8 @@ from percept.config import build
 from percept.errors import ConfigError
 from percept.messages import Detections2D
 from percept.node import LocalRunner
-from sensors.datasets.mot import MotSequence, MotSource, MotSourceConfig
+from sensors.datasets.mot import MotSource, MotSourceConfig
+from sensors.datasets.mot_format import MotSequence
 from sensors.errors import SensorError
 
 
@@ -135,7 +136,7 @@ def test_source_without_gt_and_empty_frames(tmp_path):
 
 
 @pytest.mark.parametrize(("bad", "text"), [
-    ("2,-1,10,10,5", "expected at least 7 comma-separated columns"),
+    ("2,-1,10,10,5", "expected >= 7 columns, got 5"),
     ("2,-1,10,ten,5,5,0.9,-1,-1,-1", "not a number"),
     ("2.5,-1,10,10,5,5,0.9,-1,-1,-1", "frame 2.5 is not an integer in 1..3"),
     ("9,-1,10,10,5,5,0.9,-1,-1,-1", "frame 9 is not an integer in 1..3"),
