@@ -26,47 +26,13 @@ import numpy as np
 
 from fusion.errors import TrackingError
 from percept.detections import Detections
+from sensors.datasets.mot_format import MotSequence
 
 log = logging.getLogger(__name__)
 
 TRACKERS = ("percept", "bytetrack", "ocsort", "sort")
 #: Callable stepping one tracker: (detections, stamp_ns) -> reported tracks (track_id set).
 StepFn = Callable[[Detections, int], Detections]
-
-
-@dataclass(frozen=True)
-class MotSequence:
-    """A MOT15 sequence's detections in memory.
-
-    Attributes:
-        name: sequence name (folder name).
-        dets: 1-based frame -> detections (xyxy pixels); frames without detections absent.
-        frames: number of frames (seqLength).
-        frame_rate: frames per second.
-        width, height: image size in pixels.
-        gt_path: ground-truth file or ``None`` when the sequence has none.
-    """
-
-    name: str
-    dets: dict[int, Detections]
-    frames: int
-    frame_rate: float
-    width: int
-    height: int
-    gt_path: Path | None
-
-    @classmethod
-    def load(cls, folder: str | Path) -> MotSequence:
-        """Read ``det/det.txt``, ``seqinfo.ini`` and (if present) ``gt/gt.txt`` of a sequence folder."""
-        from fusion.mot import read_mot_detections, read_seqinfo
-
-        folder = Path(folder)
-        info = read_seqinfo(folder / "seqinfo.ini")
-        dets = read_mot_detections(folder / "det" / "det.txt")
-        gt = folder / "gt" / "gt.txt"
-        return cls(folder.name, dets, max(int(info["seqLength"]), max(dets, default=0)),
-                   float(info["frameRate"]), int(info["imWidth"]), int(info["imHeight"]),
-                   gt if gt.is_file() else None)
 
 
 def boxmot_version() -> str | None:
@@ -118,11 +84,10 @@ def make_step(name: str, seq: MotSequence) -> StepFn:
 def track_sequence(name: str, seq: MotSequence) -> tuple[dict[int, Detections], float]:
     """Run tracker ``name`` over every frame of ``seq``: (frame -> tracks, seconds in the tracker)."""
     step = make_step(name, seq)
-    empty = Detections.empty()
     results: dict[int, Detections] = {}
     elapsed = 0.0
-    for frame in range(1, seq.frames + 1):
-        dets = seq.dets.get(frame, empty)
+    for frame in range(1, seq.num_frames + 1):
+        dets = seq.detections(frame)
         stamp_ns = round((frame - 1) * 1e9 / seq.frame_rate)
         t0 = time.perf_counter()
         results[frame] = step(dets, stamp_ns)
@@ -159,7 +124,7 @@ def run(sequences: Sequence[str | Path] | None = None, trackers: Sequence[str] =
     """
     if runs < 1:
         raise TrackingError(f"runs must be >= 1, got {runs}")
-    seqs = [MotSequence.load(p) for p in (sequences if sequences is not None else default_sequences())]
+    seqs = [MotSequence(p) for p in (sequences if sequences is not None else default_sequences())]
     names = list(trackers)
     if boxmot_version() is None:
         missing = [n for n in names if n in ("bytetrack", "ocsort")]
@@ -181,7 +146,8 @@ def run(sequences: Sequence[str | Path] | None = None, trackers: Sequence[str] =
     for seq in seqs:
         for n in names:
             med = statistics.median(times[(n, seq.name)])
-            rows.append(BenchRow(n, seq.name, seq.frames, seq.frames / med if med > 0 else float("inf")))
+            fps = seq.num_frames / med if med > 0 else float("inf")
+            rows.append(BenchRow(n, seq.name, seq.num_frames, fps))
     return rows
 
 

@@ -38,7 +38,7 @@ def accuracy(trackers: list[str]) -> dict[str, list]:
                 if name == "percept":
                     results = run_tracker_on_sequence(folder / "det" / "det.txt", folder / "seqinfo.ini")
                 else:
-                    results, _ = track2d.track_sequence(name, track2d.MotSequence.load(folder))
+                    results, _ = track2d.track_sequence(name, track2d.MotSequence(folder))
                 res = Path(tmp) / f"{name}_{s}.txt"
                 write_mot_results(res, results)
                 pairs.append((folder / "gt" / "gt.txt", res))

@@ -47,15 +47,6 @@ def read_mot_detections(path: str | Path, min_conf: float = -np.inf) -> dict[int
     return rows.select(rows.confidence >= min_conf).by_frame(with_ids=False)
 
 
-def read_seqinfo(path: str | Path) -> dict[str, Any]:
-    """``seqinfo.ini`` as a dict with MOT's spelling: ``name``, ``frameRate`` (Hz), ``seqLength``,
-    ``imWidth``, ``imHeight``. Kept for callers that index by those keys; new code should use
-    :func:`sensors.datasets.mot_format.read_seqinfo` (a typed :class:`~sensors.datasets.SeqInfo`)."""
-    info = _mot(mot_format.read_seqinfo, path)
-    return {"name": info.name, "frameRate": info.frame_rate, "seqLength": info.seq_length,
-            "imWidth": info.im_width, "imHeight": info.im_height}
-
-
 def write_mot_results(path: str | Path, results: dict[int, Detections]) -> None:
     """Write ``frame,id,x,y,w,h,conf,-1,-1,-1`` rows (frames ascending) for tracked boxes."""
     _mot(mot_format.write_mot_results, path, results)

@@ -31,13 +31,13 @@ def test_bench_rejects_bad_arguments(shared_data) -> None:
     with pytest.raises(TrackingError, match="runs"):
         track2d.run([seq], runs=0)
     with pytest.raises(TrackingError, match="unknown tracker"):
-        track2d.make_step("deepsort", track2d.MotSequence.load(seq))
+        track2d.make_step("deepsort", track2d.MotSequence(seq))
 
 
 @pytest.mark.parametrize("name", ["bytetrack", "ocsort"])
 def test_boxmot_trackers_track_the_same_detections(shared_data, name: str) -> None:
     pytest.importorskip("boxmot", reason="boxmot is a bench/dev extra")
-    seq = track2d.MotSequence.load(shared_data("mot15", "TUD-Campus"))
+    seq = track2d.MotSequence(shared_data("mot15", "TUD-Campus"))
     results, seconds = track2d.track_sequence(name, seq)
     assert sorted(results) == list(range(1, 72)) and seconds > 0
     ids = {int(i) for d in results.values() if len(d) for i in d.track_id}

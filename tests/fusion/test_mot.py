@@ -13,7 +13,6 @@ from fusion.cli import register
 from fusion.errors import TrackingError
 from fusion.mot import (
     read_mot_detections,
-    read_seqinfo,
     run_tracker_on_sequence,
     track_mot_file,
     write_mot_results,
@@ -21,7 +20,8 @@ from fusion.mot import (
 from fusion.mot_eval import load_mot
 from percept.cli import CommandRegistry
 from percept.detections import Detections
-from sensors.datasets.mot_format import MotSequence, read_mot_rows
+from sensors.datasets.mot_format import MotSequence, read_mot_rows, read_seqinfo
+from sensors.errors import SensorError
 
 
 def test_results_round_trip(tmp_path) -> None:
@@ -61,14 +61,14 @@ def test_bad_files_name_the_path(tmp_path) -> None:
         read_mot_detections(short)
     ini = tmp_path / "seqinfo.ini"
     ini.write_text("[Sequence]\nname=x\nframeRate=25\n")
-    with pytest.raises(TrackingError, match="seqLength"):
+    with pytest.raises(SensorError, match="seqLength"):
         read_seqinfo(ini)
 
 
 def test_tud_campus_sequence(shared_data) -> None:
     seq = shared_data("mot15", "TUD-Campus")
     info = read_seqinfo(seq / "seqinfo.ini")
-    assert (info["frameRate"], info["seqLength"], info["imWidth"], info["imHeight"]) == (25, 71, 640, 480)
+    assert (info.frame_rate, info.seq_length, info.im_width, info.im_height) == (25, 71, 640, 480)
     dets = read_mot_detections(seq / "det" / "det.txt")
     assert len(dets) == 71 and dets[1].xyxy.shape[1] == 4
     results = run_tracker_on_sequence(seq / "det" / "det.txt", seq / "seqinfo.ini")
@@ -115,4 +115,4 @@ def test_fusion_readers_agree_with_the_sequence_reader(shared_data) -> None:
     gt = read_mot_rows(root / "gt" / "gt.txt", "gt")
     np.testing.assert_array_equal(table.xywh, gt.xywh)
     np.testing.assert_array_equal(table.ids, gt.track_id)
-    assert read_seqinfo(root / "seqinfo.ini")["seqLength"] == seq.info.seq_length == len(seq)
+    assert read_seqinfo(root / "seqinfo.ini").seq_length == seq.info.seq_length == len(seq)
