@@ -84,7 +84,7 @@ class FusionTracker:
         ids: IdCounter | None = None,
     ) -> None:
         self.config = cfg = config or FusionTrackerConfig()
-        self.ego = ego or EgoPoses(
+        self.ego = ego if ego is not None else EgoPoses(
             cfg.fixed_frame, cfg.ego_frame, max_extrapolation_s=cfg.max_extrapolation_s
         )
         self.ids = ids or IdCounter()
