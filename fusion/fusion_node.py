@@ -62,7 +62,9 @@ class FusionNodeConfig:
         if not self.inputs:
             raise TrackingError("FusionNodeConfig.inputs: expected at least one topic -> sensor entry")
         if self.release_period_s <= 0:
-            raise TrackingError(f"FusionNodeConfig.release_period_s: expected > 0, got {self.release_period_s}")
+            raise TrackingError(
+                f"FusionNodeConfig.release_period_s: expected > 0, got {self.release_period_s}"
+            )
         self.frame_tree()  # validates the extrinsics at configuration
 
     def frame_tree(self) -> FrameTree:
@@ -89,7 +91,9 @@ class FusionNode(Processor):
         self.ego = EgoPoses(t.fixed_frame, t.ego_frame, cfg.frame_tree(), t.max_extrapolation_s)
         self.tracker = FusionTracker(t, self.ego)
         latencies = {s: t.for_sensor(s).latency_s for s in cfg.inputs.values()}
-        self.buffer: ReorderBuffer[tuple[str, Message]] = ReorderBuffer(latencies, capacity=cfg.buffer_capacity)
+        self.buffer: ReorderBuffer[tuple[str, Message]] = ReorderBuffer(
+            latencies, capacity=cfg.buffer_capacity
+        )
         self.counts: Counter[str] = Counter()
         self.seq: Counter[str] = Counter()
         ctx.add_timer(cfg.release_period_s, self._release)
@@ -103,8 +107,13 @@ class FusionNode(Processor):
         elif not isinstance(msg, Detections3D | RadarScan | Detections2D):
             self._count("wrong_type", "%s: %s is not a detection message", topic, type(msg).__name__)
         elif not self.buffer.push(msg.stamp_ns, cfg.inputs[topic], (topic, msg)):
-            self._count("late", "%s: stamp %d ns older than the fused %d ns: dropped", topic, msg.stamp_ns,
-                        self.buffer.released_ns)
+            self._count(
+                "late",
+                "%s: stamp %d ns older than the fused %d ns: dropped",
+                topic,
+                msg.stamp_ns,
+                self.buffer.released_ns,
+            )
         self._release(self.context.clock.now_ns())
 
     def stop(self) -> None:

@@ -41,16 +41,22 @@ class ReorderBuffer(Generic[T]):
         capacity: most items held at once.
     """
 
-    def __init__(self, latencies_s: Mapping[str, float] | None = None, default_latency_s: float = 0.0,
-                 capacity: int = 10_000) -> None:
+    def __init__(
+        self,
+        latencies_s: Mapping[str, float] | None = None,
+        default_latency_s: float = 0.0,
+        capacity: int = 10_000,
+    ) -> None:
         lat = dict(latencies_s or {})
         for name, value in [*lat.items(), ("default", default_latency_s)]:
             if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-                raise TrackingError(f"reorder latency of {name!r}: expected a finite number >= 0 s, got {value!r}")
+                raise TrackingError(
+                    f"reorder latency of {name!r}: expected a finite number >= 0 s, got {value!r}"
+                )
         if capacity < 1:
             raise TrackingError(f"reorder capacity: expected >= 1, got {capacity!r}")
-        self._latency_ns = {k: int(round(v * 1e9)) for k, v in lat.items()}
-        self._default_ns = int(round(default_latency_s * 1e9))
+        self._latency_ns = {k: round(v * 1e9) for k, v in lat.items()}
+        self._default_ns = round(default_latency_s * 1e9)
         self.capacity = capacity
         self._heap: list[tuple[int, int, int, str, T]] = []  # (due, stamp, order, sensor, item)
         self._order = itertools.count()
@@ -72,7 +78,9 @@ class ReorderBuffer(Generic[T]):
         if len(self._heap) >= self.capacity:
             self._pop_oldest()
             self.stats.overflow += 1
-        heapq.heappush(self._heap, (stamp_ns, next(self._order), stamp_ns + self.latency_ns(sensor), sensor, item))
+        heapq.heappush(
+            self._heap, (stamp_ns, next(self._order), stamp_ns + self.latency_ns(sensor), sensor, item)
+        )
         self.stats.accepted += 1
         return True
 

@@ -16,9 +16,16 @@ STEP = 100_000_000
 
 def _frame(k: int, rng: np.random.Generator) -> Detections3D:
     c = np.array([[2.0 * k * 0.1, 0.0, 0.0], [10.0 - k * 0.1, 4.0, 0.0]]) + rng.normal(0, 0.05, (2, 3))
-    return Detections3D(stamp_ns=k * STEP, frame_id="world", centre=c.astype(np.float32),
-                        size=np.tile([4.0, 1.8, 1.5], (2, 1)), yaw=np.zeros(2), class_id=np.zeros(2, np.int32),
-                        confidence=np.full(2, 0.8), class_names=("Car",))
+    return Detections3D(
+        stamp_ns=k * STEP,
+        frame_id="world",
+        centre=c.astype(np.float32),
+        size=np.tile([4.0, 1.8, 1.5], (2, 1)),
+        yaw=np.zeros(2),
+        class_id=np.zeros(2, np.int32),
+        confidence=np.full(2, 0.8),
+        class_names=("Car",),
+    )
 
 
 def _fuse(order: list[int], frames: list[Detections3D], latency_s: float) -> tuple[list, ReorderBuffer]:
@@ -40,9 +47,9 @@ def test_shuffled_within_window_equals_sorted_arrival() -> None:
     sorted_out, _ = _fuse(list(range(30)), frames, 0.3)
     order = list(range(30))
     for i in range(0, 30, 3):  # shuffle inside blocks of 3 frames (0.2 s, within the 0.3 s window)
-        block = order[i:i + 3]
+        block = order[i : i + 3]
         rng.shuffle(block)
-        order[i:i + 3] = block
+        order[i : i + 3] = block
     shuffled_out, buf = _fuse(order, frames, 0.3)
     assert buf.stats.late == 0 and len(shuffled_out) == len(sorted_out) == 30
     for a, b in zip(sorted_out, shuffled_out, strict=True):

@@ -27,9 +27,16 @@ def _rot_z(a: float) -> np.ndarray:
 def _boxes(stamp: int, centres, frame: str = "lidar", yaw=0.0, cls=0) -> Detections3D:
     c = np.asarray(centres, np.float32).reshape(-1, 3)
     n = len(c)
-    return Detections3D(stamp_ns=stamp, frame_id=frame, centre=c, size=np.tile([4.0, 1.8, 1.5], (n, 1)),
-                        yaw=np.full(n, yaw), class_id=np.full(n, cls), confidence=np.full(n, 0.9),
-                        class_names=("Car",))
+    return Detections3D(
+        stamp_ns=stamp,
+        frame_id=frame,
+        centre=c,
+        size=np.tile([4.0, 1.8, 1.5], (n, 1)),
+        yaw=np.full(n, yaw),
+        class_id=np.full(n, cls),
+        confidence=np.full(n, 0.9),
+        class_names=("Car",),
+    )
 
 
 def _driving_ego(tree: FrameTree | None = None, speed: float = 10.0, turn: float = 0.05) -> EgoPoses:
@@ -69,15 +76,19 @@ def test_moving_object_velocity_converges(model: str) -> None:
     cfg = FusionTrackerConfig(classes={"Car": ClassConfig(motion=MotionNoise(model=model), min_hits=1)})
     tracker = FusionTracker(cfg)
     for k in range(30):
-        out = tracker.update_boxes(_boxes(k * STEP, [[5.0 + 8.0 * k * 0.1, 2.0, 0.7]], frame="world"), "lidar")
+        out = tracker.update_boxes(
+            _boxes(k * STEP, [[5.0 + 8.0 * k * 0.1, 2.0, 0.7]], frame="world"), "lidar"
+        )
     assert len(out) == 1
     assert out.state[0, 7] == pytest.approx(8.0, abs=0.3) and abs(out.state[0, 8]) < 0.3
     assert out.covariance is not None and out.covariance.shape == (1, 10, 10)
 
 
 def test_radar_range_rate_corrects_speed_along_line_of_sight() -> None:
-    cfg = FusionTrackerConfig(classes={"Car": ClassConfig(min_hits=1)},
-                              sensors={"lidar": SensorConfig(), "radar": SensorConfig(kind="radar")})
+    cfg = FusionTrackerConfig(
+        classes={"Car": ClassConfig(min_hits=1)},
+        sensors={"lidar": SensorConfig(), "radar": SensorConfig(kind="radar")},
+    )
     with_radar, without = FusionTracker(cfg), FusionTracker(cfg)
     for k in range(4):  # too few boxes to know the speed well
         box = _boxes(2 * k * STEP, [[20.0 + 10.0 * 2 * k * 0.1, 0.0, 0.7]], frame="world")
@@ -85,9 +96,14 @@ def test_radar_range_rate_corrects_speed_along_line_of_sight() -> None:
         out_lidar = without.update_boxes(box, "lidar")
         r = 20.0 + 10.0 * (2 * k + 1) * 0.1
         f4 = np.float32
-        scan = RadarScan(stamp_ns=(2 * k + 1) * STEP, frame_id="world", range_m=np.array([r], f4),
-                         azimuth_rad=np.zeros(1, f4), range_rate_mps=np.array([10.0], f4),
-                         rcs_dbsm=np.array([10.0], f4))
+        scan = RadarScan(
+            stamp_ns=(2 * k + 1) * STEP,
+            frame_id="world",
+            range_m=np.array([r], f4),
+            azimuth_rad=np.zeros(1, f4),
+            range_rate_mps=np.array([10.0], f4),
+            rcs_dbsm=np.array([10.0], f4),
+        )
         out_radar = with_radar.update_radar(scan, "radar")
     assert out_radar.sensors[0] == 0b11 and out_radar.sensor_names == ("lidar", "radar")
     err_radar = abs(with_radar.groups["Car"].X[0, 7] - 10.0)
@@ -106,7 +122,9 @@ def test_camera_bearing_pulls_track_sideways() -> None:
     tracker = FusionTracker(cfg, ego)
     tracker.update_boxes(_boxes(0, [[20.0, 0.0, 0.0]], frame="world"), "lidar")
     u = 640.0 - 700.0 * 1.0 / 20.0  # the object is 1 m to the left (+y) at 20 m
-    det = Detections2D(stamp_ns=0, frame_id="cam", detections=Detections([[u - 20, 340, u + 20, 380]], [0.9], [0]))
+    det = Detections2D(
+        stamp_ns=0, frame_id="cam", detections=Detections([[u - 20, 340, u + 20, 380]], [0.9], [0])
+    )
     out = tracker.update_camera(det, "cam")
     assert 0.2 < out.state[0, 1] <= 1.0
 
@@ -119,9 +137,15 @@ def test_unreachable_frame_and_old_stamp_are_counted_and_skipped() -> None:
     tracker.update_boxes(_boxes(4 * STEP, [[1.0, 2.0, 0.0]], frame="world"), "lidar")
     assert tracker.stats.out_of_order == 1
     bad = _boxes(7 * STEP, [[1.0, 2.0, 0.0], [np.nan, 0, 0]], frame="world")
-    bad = Detections3D(**{**{n: getattr(bad, n) for n in ("stamp_ns", "frame_id", "centre", "yaw", "class_id",
-                                                             "confidence", "class_names")},
-                          "size": [[0.0, 1.8, 1.5], [4.0, 1.8, 1.5]]})  # zero size, NaN centre
+    bad = Detections3D(
+        **{
+            **{
+                n: getattr(bad, n)
+                for n in ("stamp_ns", "frame_id", "centre", "yaw", "class_id", "confidence", "class_names")
+            },
+            "size": [[0.0, 1.8, 1.5], [4.0, 1.8, 1.5]],
+        }
+    )  # zero size, NaN centre
     tracker.update_boxes(bad, "lidar")
     assert tracker.stats.invalid == 2
 
@@ -140,7 +164,9 @@ def test_greedy_and_centre_association_keep_two_objects_apart() -> None:
     cls = ClassConfig(cost="centre", match_thresh=2.0, assignment="greedy", min_hits=1)
     tracker = FusionTracker(FusionTrackerConfig(classes={"Car": cls}))
     for k in range(10):
-        out = tracker.update_boxes(_boxes(k * STEP, [[0.3 * k, 0, 0], [0.3 * k, 3.0, 0]], frame="world"), "lidar")
+        out = tracker.update_boxes(
+            _boxes(k * STEP, [[0.3 * k, 0, 0], [0.3 * k, 3.0, 0]], frame="world"), "lidar"
+        )
     assert sorted(out.track_id.tolist()) == [1, 2]
 
 
