@@ -112,3 +112,28 @@ def assign(cost: np.ndarray, threshold: float, infeasible: np.ndarray | None = N
     return Assignment(matches,
                       np.setdiff1d(np.arange(n_rows), matches[:, 0]),
                       np.setdiff1d(np.arange(n_cols), matches[:, 1]))
+
+
+def assign_greedy(cost: np.ndarray, threshold: float, infeasible: np.ndarray | None = None) -> Assignment:
+    """Greedy one-to-one assignment: repeatedly take the cheapest remaining pair with
+    ``cost <= threshold`` (and not ``infeasible``) -- AB3DMOT's pedestrian matcher. Same result
+    type and errors as :func:`assign`."""
+    cost = np.asarray(cost, np.float64)
+    if cost.ndim != 2:
+        raise TrackingError(f"assign_greedy: cost must be a (T, D) matrix, got shape {cost.shape}")
+    if np.isnan(cost).any():
+        raise TrackingError(f"assign_greedy: cost matrix {cost.shape} contains NaN")
+    n_rows, n_cols = cost.shape
+    ok = cost <= threshold
+    if infeasible is not None:
+        ok &= ~infeasible
+    rows, cols = np.nonzero(ok)
+    order = np.argsort(cost[rows, cols], kind="stable")
+    used_r, used_c = np.zeros(n_rows, bool), np.zeros(n_cols, bool)
+    pairs = []
+    for r, c in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
+        if not used_r[r] and not used_c[c]:
+            used_r[r] = used_c[c] = True
+            pairs.append((r, c))
+    matches = np.array(pairs, np.int64).reshape(-1, 2)
+    return Assignment(matches, np.flatnonzero(~used_r), np.flatnonzero(~used_c))

@@ -26,6 +26,7 @@ __all__ = [
     "Image",
     "NodeStats",
     "PointCloud",
+    "Pose",
     "RadarScan",
     "Severity",
     "TrackStatus",
@@ -526,3 +527,49 @@ class NodeStats(Message):
 
     def wire_scalars(self) -> dict[str, Any]:
         return {**super().wire_scalars(), "topics_in": dict(self.topics_in)}
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Pose(Message):
+    """A rigid pose ``T_<frame_id>_from_<child_frame_id>`` at ``stamp_ns`` (e.g. ego odometry).
+
+    A point ``p`` in ``child_frame_id`` is ``R(rotation) @ p + translation`` in ``frame_id``,
+    the fixed frame (``world``, ``odom``); ``child_frame_id`` is the moving one (``ego``, ``imu``).
+
+    Attributes:
+        child_frame_id: the moving frame, a non-empty str.
+        translation: float64 (3,) metres, finite.
+        rotation: float64 (4,) unit quaternion ``x, y, z, w`` (Hamilton), finite, norm 1 within
+            :attr:`NORM_TOL`; stored normalised.
+    """
+
+    SCHEMA: ClassVar[str] = "percept.Pose"
+    VERSION: ClassVar[int] = 1
+    NORM_TOL: ClassVar[float] = 1e-3
+    ARRAYS: ClassVar[Mapping[str, ArraySpec]] = {
+        "translation": ArraySpec(("f8",), ((3,),)),
+        "rotation": ArraySpec(("f8",), ((4,),)),
+    }
+    SCALARS: ClassVar[Mapping[str, Scalar]] = {"child_frame_id": Scalar.STR}
+
+    child_frame_id: str
+    translation: np.ndarray
+    rotation: np.ndarray
+
+    def __post_init__(self) -> None:
+        for name in self.ARRAYS:
+            object.__setattr__(self, name, as_array("Pose", name, getattr(self, name), "f8"))
+        super().__post_init__()
+        _require(isinstance(self.child_frame_id, str) and bool(self.child_frame_id), "Pose",
+                 "child_frame_id must be a non-empty str")
+        _require(bool(self.frame_id), "Pose", "frame_id (the fixed frame) must be non-empty")
+        for name in self.ARRAYS:
+            value = getattr(self, name)
+            _require(bool(np.all(np.isfinite(value))), "Pose", f"{name}: expected finite values, "
+                     f"got {value.tolist()}")
+        norm = float(np.linalg.norm(self.rotation))
+        _require(abs(norm - 1.0) <= self.NORM_TOL, "Pose",
+                 f"rotation: expected a unit quaternion (norm 1 within {self.NORM_TOL:g}), "
+                 f"got norm {norm:.6g}")
+        if norm != 1.0:
+            object.__setattr__(self, "rotation", self.rotation / norm)

@@ -30,7 +30,7 @@ import numpy as np
 from calib.kitti import KITTI_CAMERA_FRAME, KittiCalib, load_kitti_calib
 from calib.transform import FrameTree, Transform
 from percept.detections import Detections
-from percept.messages import Detections2D, Detections3D, Tracks, TrackStatus
+from percept.messages import Detections2D, Detections3D, Pose, Tracks, TrackStatus
 from sensors.errors import SensorError
 from sensors.playback import DatasetSource, DatasetSourceConfig, Output
 
@@ -268,6 +268,12 @@ class KittiTrackingSequence:
             raise SensorError(f"{self.root / 'oxts'}: no oxts for sequence {self.sequence:04d}")
         return Transform.from_matrix(self.poses[f], tol=1e-6)
 
+    def pose_message(self, frame: int, stamp_ns: int, seq: int) -> Pose:
+        """:meth:`pose` of ``frame`` as a ``Pose`` message ``world`` <- ``imu``."""
+        T = self.pose(frame)
+        return Pose(stamp_ns=stamp_ns, frame_id="world", seq=seq, child_frame_id="imu",
+                    translation=T.translation.copy(), rotation=T.as_quaternion())
+
     def calibration(self) -> KittiCalib:
         """The sequence's ``calib/NNNN.txt`` (:class:`calib.kitti.KittiCalib`)."""
         return load_kitti_calib(self.root / "calib" / f"{self.sequence:04d}.txt")
@@ -320,6 +326,9 @@ class KittiTrackingSourceConfig(DatasetSourceConfig):
         sequence: sequence number.
         min_score: drop PointRCNN detections scoring below this (None: keep all).
         topic_detections, topic_tracks, topic_boxes2d: output topics; "" disables one.
+        topic_pose: ego poses ``T_world_from_imu`` (``Pose``, ``frame_id`` ``world`` = the IMU
+            frame of frame 0, ``child_frame_id`` ``imu``) from the oxts file; "" (the default)
+            disables it (graphs that fuse set e.g. ``ego/pose``).
         frame_3d, frame_2d: frame ids of 3D boxes (rectified camera 0) and 2D boxes (image_02).
     """
 
@@ -329,6 +338,7 @@ class KittiTrackingSourceConfig(DatasetSourceConfig):
     topic_detections: str = "kitti/det_pointrcnn"
     topic_tracks: str = "gt/kitti/tracks"
     topic_boxes2d: str = "gt/kitti/boxes2d"
+    topic_pose: str = ""
     frame_3d: str = KITTI_CAMERA_FRAME
     frame_2d: str = "camera_2"
 
@@ -342,9 +352,9 @@ class KittiTrackingSource(DatasetSource):
     """Publishes a KITTI tracking sequence frame by frame, as a live sensor would.
 
     Per frame ``k``: PointRCNN :class:`Detections3D`, ground-truth :class:`Tracks` and
-    ground-truth :class:`Detections2D` (with track ids), all stamped ``t0 + k · 100 ms`` (data
-    time, whatever the playback ``rate``) with ``seq = k``. Ego poses are not published (no pose
-    message type exists); use :attr:`sequence` (``KittiTrackingSequence.pose``). After the last
+    ground-truth :class:`Detections2D` (with track ids) and the ego :class:`Pose` (when the
+    sequence has oxts), all stamped ``t0 + k · 100 ms`` (data time, whatever the playback
+    ``rate``) with ``seq = k``. After the last
     frame the source logs once and stays idle. A frame that fails to build is counted
     (:attr:`errors`), logged and skipped (its ``seq`` is left out).
     """
@@ -372,4 +382,5 @@ class KittiTrackingSource(DatasetSource):
             (cfg.topic_detections, lambda: seq.detections3d(k, stamp_ns, k, cfg.frame_3d, cfg.min_score)),
             (cfg.topic_tracks, lambda: seq.gt_tracks(k, stamp_ns, k, cfg.frame_3d)),
             (cfg.topic_boxes2d, lambda: seq.gt_boxes2d(k, stamp_ns, k, cfg.frame_2d)),
+            (cfg.topic_pose if len(seq.poses) else "", lambda: seq.pose_message(k, stamp_ns, k)),
         ]

@@ -21,6 +21,7 @@ from percept.messages import (
     Image,
     NodeStats,
     PointCloud,
+    Pose,
     RadarScan,
     Severity,
     Tracks,
@@ -673,3 +674,42 @@ def test_messages_are_frozen_and_replace_revalidates() -> None:
     assert ev.replace(seq=3).seq == 3
     with pytest.raises(MessageError):
         ev.replace(seq=-3)
+
+
+# --------------------------------------------------------------------------------------------
+# Pose
+# --------------------------------------------------------------------------------------------
+
+
+def _pose(**kw: object) -> Pose:
+    args: dict[str, object] = {"stamp_ns": 7, "frame_id": "world", "seq": 3, "child_frame_id": "ego",
+                               "translation": [1.0, -2.0, 0.5],
+                               "rotation": [0.0, 0.0, np.sin(0.3), np.cos(0.3)]}
+    args.update(kw)
+    return Pose(**args)
+
+
+def test_pose_round_trip_keeps_float64_values() -> None:
+    pose = _pose(translation=np.array([1e6 + 0.123456789, -2.0, 0.5]))
+    _check_round_trip(pose, "ego/pose")
+    out = decode(pose.to_frames("ego/pose")).msg
+    assert out.translation.dtype == np.float64 and out.translation[0] == pose.translation[0]
+    assert out.child_frame_id == "ego" and out.frame_id == "world"
+
+
+@pytest.mark.parametrize(("field", "value", "match"), [
+    ("translation", [np.nan, 0.0, 0.0], "translation: expected finite"),
+    ("rotation", [0.0, 0.0, 0.0, np.inf], "rotation: expected finite"),
+    ("rotation", [0.0, 0.0, 0.0, 2.0], "unit quaternion"),
+    ("translation", [1.0, 2.0], r"expected shape \(3,\)"),
+    ("child_frame_id", "", "child_frame_id"),
+    ("frame_id", "", "frame_id"),
+])
+def test_pose_rejects_bad_values(field: str, value: object, match: str) -> None:
+    with pytest.raises(MessageError, match=match):
+        _pose(**{field: value})
+
+
+def test_pose_normalises_nearly_unit_quaternion() -> None:
+    pose = _pose(rotation=[0.0, 0.0, 0.0, 1.0005])
+    assert np.linalg.norm(pose.rotation) == pytest.approx(1.0, abs=1e-12)
