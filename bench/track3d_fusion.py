@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from calib.kitti import KITTI_CAMERA_FRAME
 from fusion.ego import EgoPoses
 from fusion.fusion_config import load_fusion_config
 from fusion.fusion_tracker import FusionTracker
@@ -34,7 +35,7 @@ def static_cars(seq: KittiTrackingSequence, tree) -> dict[int, list[tuple[int, n
     world = np.zeros((len(lab), 3))
     for f in np.unique(lab.frame).tolist():
         rows = lab.frame == f
-        world[rows] = seq.world_from("camera_0_rect", f, tree).apply(lab.centre[rows].astype(np.float64))
+        world[rows] = seq.world_from(KITTI_CAMERA_FRAME, f, tree).apply(lab.centre[rows].astype(np.float64))
     out: dict[int, list[tuple[int, np.ndarray]]] = {}
     for tid in np.unique(lab.track_id).tolist():
         rows = np.flatnonzero(lab.track_id == tid)
