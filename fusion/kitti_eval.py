@@ -1,305 +1,292 @@
-"""KITTI-style 3D multi-object-tracking evaluation: CLEAR MOT, IDF1 and HOTA on 3D IoU, per class.
+"""KITTI 3D multi-object-tracking evaluation: the KITTI tracking devkit as AB3DMOT applies it.
 
-One frame's objects (ground truth or tracker output) are a :class:`FrameObjects`: ids, KITTI class
-names and oriented 3D boxes (geometric centre, ``length, width, height``, yaw) in one frame, by
-default the KITTI rectified camera frame (x right, y down, z forward; ``vertical="y"``). A
-sequence is a mapping ``frame key (int frame index or stamp) -> FrameObjects``; keys present in
-only one of ground truth / hypotheses still count (misses or false positives).
+Inputs are KITTI tracking rows (:class:`~sensors.datasets.kitti_tracking.KittiBoxes`, float64; see
+:mod:`fusion.kitti_results` for the files): per sequence the label rows (with ``DontCare``) and
+the tracker rows of the evaluated class. Per class ``c`` (:data:`CLASSES`), pooled over sequences:
 
-Per evaluated class ``c`` (:data:`CLASSES`) and frame:
+* Ground truth and tracker rows of ``c`` and of its neighbour (``Van`` for ``Car``,
+  ``Person_sitting`` for ``Pedestrian``) with a track id other than -1 take part; other types
+  (Truck, Tram, Misc, Person, ...) do not. :mod:`fusion.kitti_match` holds these rules' constants.
+* Per frame, one-to-one matching on 3D IoU (KITTI boxes: bottom centre, ``h w l``, ``ry``;
+  :func:`fusion.geometry3d.box_overlaps`): pairs with ``1 - IoU > 1 - iou_threshold`` are
+  forbidden (0.25, AB3DMOT's 3D setting); the most pairs, then the least summed ``1 - IoU``.
+* Ground truth occluded above 2, truncated above 0
+  (devkit: int(truncation) > 0) or of the neighbour class is ignored: matched, it is no TP and its
+  tracker box no FP; missed, no FN.
+* An unmatched tracker box is ignored (no FP) when it is of the neighbour class, its 2D box is at
+  most 25 px tall, or more than half of its 2D box lies in one DontCare box.
+* Score threshold: each tracker box carries the mean score of its track over the sequence; a
+  threshold keeps the tracks whose mean is at least it. Thresholds are read off the sorted scores
+  of the boxes matched with all tracks kept, at recall steps 1/40, 2/40, ... (AB3DMOT):
+  sMOTA = clip(1 - (FN + FP + IDSW - (1 - r) GT) / (r GT), 0, 1) at step r; sAMOTA, AMOTA and
+  AMOTP are the sums over the steps divided by 40. MOTA, MOTP, IDSW, Frag, MT/PT/ML, FP, FN,
+  IDF1 and HOTA are reported at the threshold of the best MOTA (all tracks if none is > 0).
+* MOTA = 1 - (FN + FP + IDSW) / GT (GT: non-ignored boxes); MOTP the mean 3D IoU of all matched
+  pairs; IDSW, Frag, MT/PT/ML follow the devkit's per-trajectory rules (a switch needs the
+  trajectory's previous occurrence tracked and not ignored, unless it is the first).
+* IDF1 and HOTA (:func:`fusion.mot_eval.hota_from_similarity`, 3D IoU similarity) are computed
+  on the non-ignored ground truth and the counted tracker boxes (neither ignored nor matched to
+  ignored ground truth); IDF1 matches identities (per sequence) one-to-one over the frames where
+  a pair has IoU at least ``iou_threshold``, as motmetrics does. The devkit has neither.
 
-1. Ground truth of class ``c`` plus its neighbouring classes (:data:`NEIGHBOURS`, as the KITTI
-   tracking devkit: ``Van`` for ``Car``, ``Person_sitting`` for ``Pedestrian``) and hypotheses of
-   class ``c`` are compared by 3D IoU (:func:`fusion.geometry3d.box_overlaps`).
-2. As in the devkit, one Hungarian assignment over all those ground-truth objects (cost ``1 - IoU``,
-   pairs with IoU < ``iou_threshold`` not allowed, as many matches as possible) decides which
-   hypotheses cover an *ignored* object: a neighbouring-class object, or one flagged ``ignore``
-   (e.g. truncated/occluded beyond a limit, see :func:`objects_from_tracks`). Those hypotheses and
-   all ignored objects are dropped: neither TP, FP nor FN.
-3. The remaining ground truth and hypotheses are scored: CLEAR MOT and identity metrics with
-   ``motmetrics`` (distance ``1 - IoU``, matchable only when IoU >= ``iou_threshold``, default
-   0.25 as AB3DMOT's KITTI 3D MOT evaluation), HOTA/DetA/AssA with
-   :func:`fusion.mot_eval.hota_from_similarity` on 3D IoU (alpha 0.05 .. 0.95, as TrackEval).
-
-Differences to the KITTI devkit: no ``DontCare`` regions (the KITTI loader drops them, so a
-hypothesis inside a DontCare region is a false positive here) and no minimum 2D box height.
-MOTP is the mean 3D IoU of matched pairs (higher is better).
+``compat=True`` (default) keeps two numerical habits of AB3DMOT's ``evaluate.py`` so that numbers
+reproduce it: each evaluation of the sweep replaces every box's score by its track mean and
+averages again (float64, summed in frame order), so a track whose mean *is* the threshold can drift
+just below it; and a tracker box matched at an earlier threshold is never ignored later.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from pathlib import Path
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from fusion.errors import TrackingError
-from fusion.geometry3d import box_overlaps
-from fusion.mot_eval import _MM_METRICS, HotaState, _import_motmetrics, hota_from_similarity
-from percept.messages import Tracks
+from fusion.kitti_match import ClassData, Run, Sweep
+from fusion.kitti_results import find_result_file, read_ground_truth, read_results
+from fusion.mot_eval import HotaState, hota_from_similarity
+from sensors.datasets.kitti_tracking import KittiBoxes
 
-#: IoU threshold of the CLEAR/identity matching (AB3DMOT's KITTI 3D MOT evaluation).
+#: 3D IoU threshold of a match (AB3DMOT's KITTI 3D MOT evaluation).
 IOU_THRESHOLD = 0.25
 #: Classes evaluated by default.
 CLASSES: tuple[str, ...] = ("Car", "Pedestrian", "Cyclist")
-#: Ground-truth classes ignored when evaluating a class (KITTI devkit neighbouring-class rule).
-NEIGHBOURS: Mapping[str, tuple[str, ...]] = {"Car": ("Van",), "Pedestrian": ("Person_sitting",)}
-#: Name of the row combining all sequences of a class.
-TOTAL = "TOTAL"
-_NO_MATCH = 1e9
-_SIZE_FIELDS = (("length", "l"), ("width", "w"), ("height", "h"))
-
-
-@dataclass(frozen=True, eq=False)
-class FrameObjects:
-    """N objects of one frame.
-
-    Attributes:
-        ids: int64 (N,) track / object ids (unique within a sequence's ground truth or hypotheses).
-        classes: N class names (KITTI names: ``Car``, ``Van``, ``Pedestrian``, ...).
-        centre: float64 (N, 3) geometric box centre, metres.
-        size: float64 (N, 3) length (along the heading), width, height, metres.
-        yaw: float64 (N,) heading, radians (KITTI ``rotation_y`` in the camera frame).
-        ignore: bool (N,) ground truth that is neither required nor counted (see module docstring);
-            all False when not given. Ignored for hypotheses.
-    """
-
-    ids: np.ndarray
-    classes: tuple[str, ...]
-    centre: np.ndarray
-    size: np.ndarray
-    yaw: np.ndarray
-    ignore: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        ids = np.asarray(self.ids).reshape(-1).astype(np.int64)
-        n = len(ids)
-        arrays = {"ids": ids, "centre": np.asarray(self.centre, np.float64),
-                  "size": np.asarray(self.size, np.float64), "yaw": np.asarray(self.yaw, np.float64),
-                  "ignore": np.zeros(n, bool) if self.ignore is None else np.asarray(self.ignore, bool)}
-        for name, shape in (("centre", (n, 3)), ("size", (n, 3)), ("yaw", (n,)), ("ignore", (n,))):
-            if arrays[name].shape != shape:
-                raise TrackingError(f"FrameObjects.{name}: expected shape {shape} for {n} ids, "
-                                    f"got {arrays[name].shape}")
-        if len(self.classes) != n:
-            raise TrackingError(f"FrameObjects.classes: expected {n} names, got {len(self.classes)}")
-        for name, value in arrays.items():
-            object.__setattr__(self, name, value)
-        object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @classmethod
-    def empty(cls) -> FrameObjects:
-        """No objects."""
-        return cls(np.zeros(0, np.int64), (), np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0))
-
-    def select(self, mask: np.ndarray) -> FrameObjects:
-        """The rows where boolean ``mask`` (N,) is True."""
-        idx = np.flatnonzero(mask)
-        return FrameObjects(self.ids[idx], tuple(self.classes[i] for i in idx), self.centre[idx],
-                            self.size[idx], self.yaw[idx], self.ignore[idx])
-
-    def class_mask(self, names: Iterable[str]) -> np.ndarray:
-        """bool (N,): rows whose class is one of ``names``."""
-        wanted = set(names)
-        return np.fromiter((c in wanted for c in self.classes), bool, len(self))
-
-
-def _column(fields: tuple[str, ...], names: Sequence[str]) -> int | None:
-    for name in names:
-        if name in fields:
-            return fields.index(name)
-    return None
-
-
-def objects_from_tracks(tracks: Tracks, max_truncation: float | None = None,
-                        max_occlusion: float | None = None) -> FrameObjects:
-    """A :class:`FrameObjects` from a :class:`~percept.messages.Tracks` message.
-
-    State columns are found by name: ``x, y, z`` (geometric centre), ``length``/``l``,
-    ``width``/``w``, ``height``/``h`` and ``yaw``; class names come from ``tracks.class_names``.
-    Objects whose ``truncated`` column exceeds ``max_truncation`` or ``occluded`` column exceeds
-    ``max_occlusion`` are flagged ``ignore`` (ground truth only; None: no limit).
-    """
-    fields = tuple(tracks.state_fields)
-    cols = [_column(fields, (n,)) for n in ("x", "y", "z")]
-    cols += [_column(fields, names) for names in _SIZE_FIELDS] + [_column(fields, ("yaw",))]
-    wanted = ["x", "y", "z", *("/".join(n) for n in _SIZE_FIELDS), "yaw"]
-    missing = [w for w, c in zip(wanted, cols, strict=True) if c is None]
-    if missing:
-        raise TrackingError(f"Tracks ({tracks.frame_id}, seq {tracks.seq}): state_fields {fields} "
-                            f"lack {missing}")
-    state = np.asarray(tracks.state, np.float64)
-    cls_id = np.asarray(tracks.class_id, np.int64)
-    names = tracks.class_names
-    bad = (cls_id < 0) | (cls_id >= len(names))
-    if bad.any():
-        raise TrackingError(f"Tracks ({tracks.frame_id}, seq {tracks.seq}): class_id {int(cls_id[bad][0])} "
-                            f"outside class_names {names}")
-    ignore = np.zeros(len(cls_id), bool)
-    for limit, column in ((max_truncation, "truncated"), (max_occlusion, "occluded")):
-        if limit is None:
-            continue
-        if column not in fields:
-            raise TrackingError(f"Tracks ({tracks.frame_id}, seq {tracks.seq}): a limit on {column!r} "
-                                f"needs that state column, state_fields are {fields}")
-        ignore |= state[:, fields.index(column)] > limit
-    return FrameObjects(ids=np.asarray(tracks.track_id, np.int64), classes=tuple(names[i] for i in cls_id),
-                        centre=state[:, cols[0:3]], size=state[:, cols[3:6]], yaw=state[:, cols[6]],
-                        ignore=ignore)
+#: Recall steps of sAMOTA / AMOTA / AMOTP (AB3DMOT: 41 points including recall 0).
+RECALL_STEPS = 40
+#: The devkit's "no threshold": every track kept.
+ALL_TRACKS = -10000.0
+#: Name of the row pooling all sequences of a class.
+TOTAL = "all"
+log = logging.getLogger(__name__)
+_ID_SHIFT = np.int64(2**40)
 
 
 @dataclass(frozen=True)
 class ClassResult:
-    """Metrics of one class on one sequence (or :data:`TOTAL`); ratios in [0, 1], MOTP a mean IoU.
+    """Metrics of one class on one sequence or :data:`TOTAL`; ratios in [0, 1] (MOTP a mean IoU).
 
-    ``IGN`` counts hypotheses dropped for covering ignored ground truth.
+    ``TP`` counts matches of non-ignored ground truth, ``IGN`` the matches of ignored ground truth
+    (neither TP nor FP), ``GT`` the non-ignored ground-truth boxes, ``GT_IDs`` the trajectories with
+    one (``MT + PT + ML``). A class without non-ignored ground truth gets MOTA ``-inf`` (as the
+    devkit) and NaN ratios; MOTP is 0 without matches (devkit). ``threshold`` is the best-MOTA
+    score threshold, ``recall_steps`` the number of recall steps the sweep reached (at most 40).
     """
 
     cls: str
     sequence: str
-    HOTA: float
-    DetA: float
-    AssA: float
+    sAMOTA: float
+    AMOTA: float
+    AMOTP: float
     MOTA: float
     MOTP: float
     IDF1: float
+    HOTA: float
+    DetA: float
+    AssA: float
     IDSW: int
+    Frag: int
     FP: int
     FN: int
     TP: int
     GT: int
     GT_IDs: int
-    MT: int
-    ML: int
-    Frag: int
     IGN: int
+    MT: int
+    PT: int
+    ML: int
+    threshold: float
+    recall_steps: int
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, float | int | str]:
         return asdict(self)
 
 
-def _iou(gt: FrameObjects, hyp: FrameObjects, vertical: str) -> np.ndarray:
-    if not len(gt) or not len(hyp):
-        return np.zeros((len(gt), len(hyp)))
-    # ground-plane centres farther apart than the two largest half-diagonals cannot overlap
-    reach = sum(float(np.hypot(b.size[:, 0], b.size[:, 1]).max()) / 2 for b in (gt, hyp))
-    return box_overlaps((gt.centre, gt.size, gt.yaw), (hyp.centre, hyp.size, hyp.yaw), vertical,
-                        max_dist=reach + 1e-6)
+def recall_thresholds(scores: np.ndarray, num_gt: int) -> tuple[list[float], list[float]]:
+    """Score thresholds and their recall steps (AB3DMOT ``getThresholds``).
+
+    Walking the scores of the matched boxes from high to low, box ``i`` has recall ``(i+1)/num_gt``;
+    the score is taken for the current step (0, 1/40, 2/40, ... accumulated in float) unless box
+    ``i+1`` lies nearer to it; the last score is always taken. The step-0 entry is dropped.
+    """
+    s = np.sort(np.asarray(scores, np.float64))[::-1]
+    thresholds, recalls, target = [], [], 0.0
+    for i, score in enumerate(s.tolist()):
+        last = i == len(s) - 1
+        here, after = (i + 1) / num_gt, (i + 2) / num_gt
+        if not last and after - target < target - here:
+            continue
+        thresholds.append(score)
+        recalls.append(target)
+        target += 1.0 / RECALL_STEPS
+    return thresholds[1:], recalls[1:]
 
 
-def class_frames(gt: Mapping[int, FrameObjects], hyp: Mapping[int, FrameObjects], cls: str,
-                 iou_threshold: float = IOU_THRESHOLD, vertical: str = "y"
-                 ) -> tuple[list[tuple[int, np.ndarray, np.ndarray, np.ndarray]], int]:
-    """Per frame (sorted keys) ``(key, gt_ids (K,), hyp_ids (M,), iou (K, M))`` of class ``cls``
-    after removing ignored ground truth and the hypotheses matched to it; and how many
-    hypotheses were removed."""
-    from scipy.optimize import linear_sum_assignment
-
-    gt_classes = (cls, *NEIGHBOURS.get(cls, ()))
-    out, n_ignored = [], 0
-    empty = FrameObjects.empty()
-    for key in sorted(set(gt) | set(hyp)):
-        g = gt.get(key, empty)
-        g = g.select(g.class_mask(gt_classes))
-        h = hyp.get(key, empty)
-        h = h.select(h.class_mask((cls,)))
-        iou = _iou(g, h, vertical)
-        care = g.class_mask((cls,)) & ~g.ignore
-        keep = np.ones(len(h), bool)
-        if len(h) and not care.all():
-            cost = np.where(iou >= iou_threshold, 1.0 - iou, _NO_MATCH)
-            rows, cols = linear_sum_assignment(cost)
-            on_ignored = (cost[rows, cols] < _NO_MATCH) & ~care[rows]
-            keep[cols[on_ignored]] = False
-            n_ignored += int(on_ignored.sum())
-        out.append((key, g.ids[care], h.ids[keep], iou[np.ix_(care, keep)]))
-    return out, n_ignored
+def id_true_positives(g_key: np.ndarray, d_key: np.ndarray) -> int:
+    """IDTP of IDF1 (Ristani et al. 2016): ``g_key``/``d_key`` (P,) the identities of the P pairs
+    (one per frame) that may match; identities are matched one-to-one to maximise the pairs kept."""
+    if not len(g_key):
+        return 0
+    gi, gk = np.unique(g_key, return_inverse=True)
+    di, dk = np.unique(d_key, return_inverse=True)
+    weight = np.zeros((len(gi), len(di)))
+    np.add.at(weight, (gk.reshape(-1), dk.reshape(-1)), 1.0)
+    rows, cols = linear_sum_assignment(weight, maximize=True)
+    return int(weight[rows, cols].sum())
 
 
-def _accumulator(frames: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]], iou_threshold: float) -> Any:
-    mm = _import_motmetrics()
-    acc = mm.MOTAccumulator(auto_id=False)
-    for n, (_, g_ids, h_ids, iou) in enumerate(frames):
-        dist = 1.0 - iou
-        dist[iou < iou_threshold] = np.nan  # motmetrics: NaN = not matchable
-        acc.update(g_ids.tolist(), h_ids.tolist(), dist, frameid=n)
-    return acc
+def _identity(data: ClassData, run: Run, iou_threshold: float) -> tuple[float, HotaState]:
+    """IDF1 (identities per sequence) and HOTA sums on the counted rows of ``run``."""
+    gt_use, det_use = ~data.gt_ign, run.counted
+    max_cost = 1.0 - iou_threshold
+    pair_g, pair_d, hota = [], [], hota_from_similarity([])
+    for seq in range(data.n_seqs):
+        g_rows = np.flatnonzero(gt_use & (data.gt_seq == seq))
+        d_rows = np.flatnonzero(det_use & (data.det_seq == seq))
+        keys = np.union1d(data.gt_key[g_rows], data.det_key[d_rows])
+        g_split = np.split(g_rows, np.searchsorted(data.gt_key[g_rows], keys[1:]))
+        d_split = np.split(d_rows, np.searchsorted(data.det_key[d_rows], keys[1:]))
+        frames = []
+        for g, d in zip(g_split, d_split, strict=True):
+            cost = data.pair_cost(g, d)
+            frames.append((data.gt_tid[g], data.det_tid[d], 1.0 - cost))
+            r, c = np.nonzero(cost <= max_cost)
+            pair_g.append(g[r])
+            pair_d.append(d[c])
+        hota = hota + hota_from_similarity(frames)
+    g_all = np.concatenate(pair_g or [np.zeros(0, np.int64)])
+    d_all = np.concatenate(pair_d or [np.zeros(0, np.int64)])
+    idtp = id_true_positives(data.gt_seq[g_all] * _ID_SHIFT + data.gt_tid[g_all],
+                             data.det_seq[d_all] * _ID_SHIFT + data.det_tid[d_all])
+    n = int(gt_use.sum() + det_use.sum())
+    return (2.0 * idtp / n if n else math.nan), hota
 
 
-def _result(cls: str, name: str, row: Any, hota: HotaState, n_ignored: int) -> ClassResult:
-    s = hota.scores()
-    motp = float(row["motp"])
-    gt, fn = int(row["num_objects"]), int(row["num_misses"])
-    if gt == 0 and int(row["num_predictions"]) == 0:  # nothing to score: NaN, as motmetrics' ratios
-        s = dict.fromkeys(s, math.nan)
+def _evaluate_class(cls: str, name: str, seqs: Sequence[tuple[KittiBoxes, KittiBoxes]], iou_threshold: float,
+                    compat: bool) -> ClassResult:
+    data = ClassData(cls, seqs, iou_threshold)
+    sweep = Sweep(data, compat)
+    base = sweep.run(ALL_TRACKS)
+    num_gt = base.tp_all + base.fn  # the devkit's: matched (ignored ones too) + missed non-ignored
+    thresholds, recalls = recall_thresholds(base.matched_scores, num_gt) if num_gt > 0 else ([], [])
+    s_smota = s_mota = s_motp = 0.0
+    best_mota, best_thr = 0.0, ALL_TRACKS
+    for thr, recall in zip(thresholds, recalls, strict=True):
+        r = sweep.run(thr)
+        s_smota += r.smota(recall)
+        s_mota += r.mota
+        s_motp += r.motp
+        if r.mota > best_mota:
+            best_mota, best_thr = r.mota, thr
+    best = sweep.run(best_thr)
+    traj = data.trajectory_stats(best.gt_match)
+    idf1, hota = _identity(data, best, iou_threshold)
+    h = hota.scores()
+
+    def ratio(v: float) -> float:  # undefined without ground truth
+        return v if data.n_gt else math.nan
+
     return ClassResult(
-        cls=cls, sequence=name, HOTA=s["HOTA"], DetA=s["DetA"], AssA=s["AssA"], MOTA=float(row["mota"]),
-        MOTP=1.0 - motp if math.isfinite(motp) else math.nan, IDF1=float(row["idf1"]),
-        IDSW=int(row["num_switches"]), FP=int(row["num_false_positives"]), FN=fn, TP=gt - fn, GT=gt,
-        GT_IDs=int(row["num_unique_objects"]), MT=int(row["mostly_tracked"]), ML=int(row["mostly_lost"]),
-        Frag=int(row["num_fragmentations"]), IGN=n_ignored)
+        cls=cls, sequence=name, sAMOTA=ratio(s_smota / RECALL_STEPS), AMOTA=ratio(s_mota / RECALL_STEPS),
+        AMOTP=ratio(s_motp / RECALL_STEPS), MOTA=best.mota, MOTP=best.motp, IDF1=ratio(idf1),
+        HOTA=ratio(h["HOTA"]), DetA=ratio(h["DetA"]), AssA=ratio(h["AssA"]), IDSW=best.ids, Frag=traj["Frag"],
+        FP=best.fp, FN=best.fn, TP=best.tp, GT=data.n_gt, GT_IDs=traj["MT"] + traj["PT"] + traj["ML"],
+        IGN=best.tp_all - best.tp, MT=traj["MT"], PT=traj["PT"], ML=traj["ML"], threshold=best_thr,
+        recall_steps=len(thresholds))
 
 
-def evaluate_sequences(sequences: Mapping[str, tuple[Mapping[int, FrameObjects], Mapping[int, FrameObjects]]],
-                       classes: Sequence[str] = CLASSES, iou_threshold: float = IOU_THRESHOLD,
-                       vertical: str = "y") -> list[ClassResult]:
-    """Evaluate ``{sequence name: (ground truth, hypotheses)}``, each a ``frame key -> FrameObjects``.
+def evaluate(sequences: Mapping[str, tuple[KittiBoxes, Mapping[str, KittiBoxes]]],
+             classes: Sequence[str] = CLASSES, iou_threshold: float = IOU_THRESHOLD, compat: bool = True,
+             per_sequence: bool = False) -> list[ClassResult]:
+    """Evaluate ``{sequence name: (labels, {class: tracker rows})}`` (a class missing from a
+    sequence's mapping: no output there).
 
-    Returns, per class in ``classes`` order, one :class:`ClassResult` per sequence (in mapping
-    order) then the :data:`TOTAL` row: CLEAR/identity counts summed over sequences (motmetrics'
-    overall), HOTA from per-alpha sums over sequences (as TrackEval combines sequences).
-    A class without ground truth in a sequence gets NaN ratios, or MOTA ``-inf`` and HOTA 0 if it
-    has false positives.
+    Returns per class in ``classes`` order (with ``per_sequence``, first one row per sequence, each
+    with its own sweep) the :data:`TOTAL` row pooling all sequences.
     """
     if not sequences:
-        raise TrackingError("evaluate_sequences: no sequences given")
+        raise TrackingError("evaluate: no sequences given")
     if not 0.0 < iou_threshold <= 1.0:
         raise TrackingError(f"iou_threshold: expected in (0, 1], got {iou_threshold}")
     names = [str(n) for n in sequences]
-    if TOTAL in names or "OVERALL" in names or len(set(names)) != len(names):
-        raise TrackingError(f"sequence names must be unique and not {TOTAL!r}/'OVERALL', got {names}")
-    mm = _import_motmetrics()
-    mh = mm.metrics.create()
-    results: list[ClassResult] = []
+    if TOTAL in names:
+        raise TrackingError(f"sequence names must not be {TOTAL!r}, got {names}")
+    unknown = [c for c in classes if c not in CLASSES]
+    if unknown:
+        raise TrackingError(f"unknown classes {unknown}; expected some of {CLASSES}")
+    out: list[ClassResult] = []
     for cls in classes:
-        accs, hotas, ignored = [], [], []
-        for gt, hyp in sequences.values():
-            frames, n_ign = class_frames(gt, hyp, cls, iou_threshold, vertical)
-            accs.append(_accumulator(frames, iou_threshold))
-            hotas.append(hota_from_similarity([(g, h, s) for _, g, h, s in frames]))
-            ignored.append(n_ign)
-        summary = mh.compute_many(accs, metrics=_MM_METRICS, names=names, generate_overall=True)
-        results += [_result(cls, n, summary.loc[n], h, i)
-                    for n, h, i in zip(names, hotas, ignored, strict=True)]
-        total = hotas[0]
-        for h in hotas[1:]:
-            total = total + h
-        per_seq = results[-len(names):]
-        tp = sum(r.TP for r in per_seq)
-        # motmetrics' overall MOTP is NaN once one sequence has no match; weight by matches instead
-        motp = sum(r.MOTP * r.TP for r in per_seq if r.TP) / tp if tp else math.nan
-        row = _result(cls, TOTAL, summary.loc["OVERALL"], total, sum(ignored))
-        results.append(dataclasses.replace(row, MOTP=motp))
-    return results
+        pairs = [(gt, res.get(cls, KittiBoxes.from_rows([], np.float64))) for gt, res in sequences.values()]
+        if per_sequence:
+            out += [_evaluate_class(cls, n, [p], iou_threshold, compat)
+                    for n, p in zip(names, pairs, strict=True)]
+        out.append(_evaluate_class(cls, TOTAL, pairs, iou_threshold, compat))
+    return out
 
 
 def _pct(v: float) -> str:
-    return f"{100 * v:.1f}" if math.isfinite(v) else ("-inf" if v == -math.inf else "n/a")
+    return f"{100 * v:.2f}" if math.isfinite(v) else ("-inf" if v == -math.inf else "n/a")
+
+
+def json_rows(results: Sequence[ClassResult]) -> list[dict[str, float | int | str | None]]:
+    """``results`` as JSON-ready dicts (non-finite ratios, e.g. MOTA without ground truth, as None)."""
+    def clean(v: float | int | str) -> float | int | str | None:
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+
+    return [{k: clean(v) for k, v in r.as_dict().items()} for r in results]
+
+
+TABLE_COLUMNS = ("sAMOTA", "AMOTA", "AMOTP", "MOTA", "MOTP", "IDF1", "HOTA", "IDSW", "FP", "FN", "GT")
 
 
 def format_table(results: Sequence[ClassResult]) -> str:
-    """Markdown table, one row per result (percentages for ratios; the total row in bold)."""
-    head = ["class", "sequence", "HOTA", "DetA", "AssA", "MOTA", "MOTP", "IDF1", "IDSW", "FP", "FN", "GT"]
-    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
+    """Markdown table, one row per result (ratios in percent, the pooled rows in bold)."""
+    lines = ["| class | sequence | " + " | ".join(TABLE_COLUMNS) + " |",
+             "|---|---|" + "---:|" * len(TABLE_COLUMNS)]
     for r in results:
+        values = [getattr(r, c) for c in TABLE_COLUMNS]
+        cells = [str(v) if isinstance(v, int) else _pct(v) for v in values]
         seq = f"**{r.sequence}**" if r.sequence == TOTAL else r.sequence
-        cells = [r.cls, seq, *(_pct(v) for v in (r.HOTA, r.DetA, r.AssA, r.MOTA, r.MOTP, r.IDF1)),
-                 *(str(v) for v in (r.IDSW, r.FP, r.FN, r.GT))]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(f"| {r.cls} | {seq} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def evaluate_folders(gt: str | Path, res: str | Path, seqs: Sequence[str],
+                     classes: Sequence[str] | None = None, iou_threshold: float = IOU_THRESHOLD,
+                     compat: bool = True, per_sequence: bool = False) -> list[ClassResult]:
+    """Evaluate the result folder ``res`` (:func:`fusion.kitti_results.find_result_file` layout) against
+    the labels in ``gt`` (a KITTI tracking root or its ``label_02``) on sequences ``seqs`` (``"0001"``).
+
+    ``classes`` None: those of :data:`CLASSES` with a result file. A class with result files for
+    some sequences only is scored as empty output on the others (logged).
+    """
+    res_dir = Path(res)
+    if not res_dir.is_dir():
+        raise TrackingError(f"results {res_dir}: not a folder")
+    if not seqs:
+        raise TrackingError("evaluate_folders: no sequences given")
+    files = {(c, s): find_result_file(res_dir, c, s) for c in (classes or CLASSES) for s in seqs}
+    chosen = list(classes) if classes else [c for c in CLASSES if any(files[c, s] for s in seqs)]
+    if not chosen:
+        raise TrackingError(f"results {res_dir}: no result files for {CLASSES} and sequences {list(seqs)}")
+    cache: dict[Path, KittiBoxes] = {}
+    sequences = {}
+    for s in seqs:
+        labels, rows = read_ground_truth(gt, s), {}
+        for c in chosen:
+            path = files[c, s]
+            if path is not None:
+                rows[c] = cache[path] if path in cache else cache.setdefault(path, read_results(path))
+        sequences[s] = (labels, rows)
+    for c in chosen:
+        missing = [s for s in seqs if files[c, s] is None]
+        if len(missing) == len(seqs):
+            raise TrackingError(f"results {res_dir}: no result file for class {c} "
+                                f"(looked for {c}/<seq>.txt and <seq>.txt)")
+        if missing:
+            log.warning("%s: no result file for sequences %s; scored as empty output", c, ",".join(missing))
+    return evaluate(sequences, chosen, iou_threshold, compat, per_sequence)

@@ -40,9 +40,11 @@ FRAME_PERIOD_NS = 100_000_000  # KITTI camera/lidar frame period: 10 Hz
 DET_CLASSES: tuple[str, ...] = ("Pedestrian", "Car", "Cyclist")
 """Class names of PointRCNN detections; the file's type ``t`` (1, 2, 3) is class id ``t - 1``."""
 GT_CLASSES: tuple[str, ...] = (
-    "Pedestrian", "Car", "Cyclist", "Van", "Truck", "Person_sitting", "Tram", "Misc",
+    "Pedestrian", "Car", "Cyclist", "Van", "Truck", "Person_sitting", "Tram", "Misc", "Person",
 )
-"""Class names of ground truth; the first three share their ids with :data:`DET_CLASSES`."""
+"""Class names of ground truth: every type of the label files but ``DontCare`` (class id -1); the
+first three share their ids with :data:`DET_CLASSES` (``fusion.kitti_eval`` applies the devkit's rules)."""
+_TYPE_IDS = {name.lower(): i for i, name in enumerate(GT_CLASSES)} | {"dontcare": -1}
 OXTS_FIELDS: tuple[str, ...] = (
     "lat", "lon", "alt", "roll", "pitch", "yaw", "vn", "ve", "vf", "vl", "vu", "ax", "ay", "az", "af",
     "al", "au", "wx", "wy", "wz", "wf", "wl", "wu", "pos_accuracy", "vel_accuracy", "navstat",
@@ -54,7 +56,8 @@ EARTH_RADIUS_M = 6378137.0
 
 @dataclass(frozen=True, eq=False)
 class KittiBoxes:
-    """N KITTI objects (labels or detections), one row each, sorted by frame.
+    """N KITTI objects (labels or detections), one row each, sorted by frame; floats float32 unless read
+    with another ``dtype`` (evaluation reads float64).
 
     Attributes:
         frame: int64 (N,) 0-based frame index.
@@ -102,12 +105,12 @@ class KittiBoxes:
         return KittiBoxes(**{k: v[index] for k, v in vars(self).items()})
 
     @classmethod
-    def from_rows(cls, rows: list[tuple[Any, ...]]) -> KittiBoxes:
+    def from_rows(cls, rows: list[tuple[Any, ...]], dtype: type[np.floating] = np.float32) -> KittiBoxes:
         """From tuples ``(frame, class_id, track_id, score, truncated, occluded, alpha, x1, y1, x2, y2,
-        h, w, l, x, y, z, rot_y)``, sorted by frame (stable)."""
+        h, w, l, x, y, z, rot_y)``, sorted by frame (stable); float columns of type ``dtype``."""
         a = np.array(rows, dtype=np.float64).reshape(-1, 18)
         a = a[np.argsort(a[:, 0], kind="stable")]
-        f4 = np.float32
+        f4 = dtype
         return cls(frame=a[:, 0].astype(np.int64), class_id=a[:, 1].astype(np.int32),
                    track_id=a[:, 2].astype(np.int64), score=a[:, 3].astype(f4),
                    truncated=a[:, 4].astype(f4), occluded=a[:, 5].astype(np.int32),
@@ -134,8 +137,10 @@ def _floats(path: Path, lineno: int, parts: list[str], want: int) -> list[float]
     return values
 
 
-def read_labels(path: Path) -> KittiBoxes:
-    """Parse a ``label_02/NNNN.txt`` file (17 columns, or 18 with a score) into :class:`KittiBoxes`."""
+def read_labels(path: Path, dtype: type[np.floating] = np.float32, default_score: float = 1.0) -> KittiBoxes:
+    """Parse a KITTI tracking label (17 columns ``frame id type truncated occluded alpha x1 y1 x2 y2 h w
+    l x y z ry``) or result file (18: plus a score; ``default_score`` when absent), floats as ``dtype``.
+    Every type of :data:`GT_CLASSES` (any case) and ``DontCare`` (class and track id -1) is read."""
     rows: list[tuple[Any, ...]] = []
     for lineno, line in enumerate(_read_lines(path), 1):
         parts = line.split()
@@ -143,15 +148,14 @@ def read_labels(path: Path) -> KittiBoxes:
             continue
         if len(parts) not in (17, 18):
             raise SensorError(f"{path}:{lineno}: expected 17 columns (18 with score), got {len(parts)}")
-        kind = parts[2]
-        if kind != "DontCare" and kind not in GT_CLASSES:
-            raise SensorError(f"{path}:{lineno}: unknown object type {kind!r}, expected one of "
+        cls_id = _TYPE_IDS.get(parts[2].lower())
+        if cls_id is None:
+            raise SensorError(f"{path}:{lineno}: unknown object type {parts[2]!r}, expected one of "
                               f"{[*GT_CLASSES, 'DontCare']}")
         v = _floats(path, lineno, parts[:2] + parts[3:], len(parts) - 1)
-        cls_id = GT_CLASSES.index(kind) if kind != "DontCare" else -1
-        score = v[16] if len(v) == 17 else 1.0
+        score = v[16] if len(v) == 17 else default_score
         rows.append((v[0], cls_id, v[1] if cls_id >= 0 else -1, score, *v[2:16]))
-    return KittiBoxes.from_rows(rows)
+    return KittiBoxes.from_rows(rows, dtype)
 
 
 def read_pointrcnn(paths: list[Path]) -> KittiBoxes:

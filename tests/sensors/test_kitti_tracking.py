@@ -20,9 +20,11 @@ from percept.node import LocalRunner
 from sensors.datasets.kitti_tracking import (
     DET_CLASSES,
     FRAME_PERIOD_NS,
+    GT_CLASSES,
     KittiTrackingSequence,
     KittiTrackingSource,
     KittiTrackingSourceConfig,
+    read_labels,
 )
 from sensors.errors import SensorError
 
@@ -263,6 +265,37 @@ def test_malformed_lines_name_file_and_line(tmp_path, sub, lines, lineno, text):
     (root / sub / "0000.txt").write_text("\n".join(lines) + "\n")
     with pytest.raises(SensorError, match=rf"0000\.txt:{lineno}: .*{text}"):
         KittiTrackingSequence(root, 0)
+
+
+KITTI_TYPES = ("Car", "Van", "Truck", "Pedestrian", "Person_sitting", "Person", "Cyclist", "Tram", "Misc")
+
+
+def test_read_labels_reads_every_type_of_kitti_label_files(tmp_path):
+    """Regression: real label files also use the type ``Person``, which used to be rejected."""
+    lines = [LABEL.format(f=0, t=i).replace("Car", kind) for i, kind in enumerate(KITTI_TYPES)]
+    lines += ["0 -1 DontCare -1 -1 -10 1 2 3 4 -1 -1 -1 -1000 -1000 -1000 -10",
+              LABEL.format(f=1, t=20).replace("Car", "car")]  # any case (the devkit lower-cases types)
+    path = tmp_path / "0000.txt"
+    path.write_text("\n".join(lines) + "\n")
+    boxes = read_labels(path)
+    names = [GT_CLASSES[c] if c >= 0 else "DontCare" for c in boxes.class_id]
+    assert names == [*KITTI_TYPES, "DontCare", "Car"]
+    assert boxes.track_id.tolist() == [*range(len(KITTI_TYPES)), -1, 20]  # DontCare regions have no track
+    assert set(KITTI_TYPES) == set(GT_CLASSES) and GT_CLASSES[:3] == DET_CLASSES
+    root = _write_seq(tmp_path / "seq", [_oxts_line(49.0, 8.0, 0.0)] * 2, lines, [])
+    tracks = KittiTrackingSequence(root, 0).gt_tracks(0, 0, 0)  # every object but DontCare is published
+    assert [tracks.class_names[c] for c in tracks.class_id] == list(KITTI_TYPES)
+
+
+def test_read_labels_result_files_with_scores(tmp_path):
+    path = tmp_path / "0000.txt"
+    path.write_text(LABEL.format(f=2, t=5) + " 0.1234567891\n" + LABEL.format(f=1, t=6) + "\n")
+    boxes = read_labels(path, np.float64, default_score=-1.0)
+    assert boxes.frame.tolist() == [1, 2]  # sorted by frame
+    assert boxes.score.tolist() == [-1.0, 0.1234567891]  # float64 keeps the written digits
+    assert boxes.hwl.dtype == boxes.bottom.dtype == np.float64
+    default = read_labels(path)
+    assert default.score.dtype == np.float32 and default.score[0] == 1.0
 
 
 def test_frames_beyond_oxts_and_bad_config(tmp_path):
