@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 MOT_CLASSES = ("pedestrian",)
 MOT_DEFAULT_FPS = 30.0
 """Frame rate assumed for a MOT sequence without ``seqinfo.ini``."""
-KITTI_LABEL_CLASSES = ("Car", "Van", "Truck", "Pedestrian", "Person_sitting", "Cyclist", "Tram", "Misc")
+KITTI_LABEL_CLASSES = ("Car", "Van", "Truck", "Pedestrian", "Person_sitting", "Cyclist", "Tram", "Misc",
+                       "Person")
 """Class table of imported KITTI ground truth (the order of the logs imported so far)."""
 KITTI_STATE_FIELDS = ("x", "y", "z", "length", "width", "height", "yaw")
 _LABEL_CLASS_OF_GT = np.array([KITTI_LABEL_CLASSES.index(c) for c in GT_CLASSES], np.int32)
