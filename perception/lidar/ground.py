@@ -12,7 +12,6 @@ import itertools
 import math
 
 import numpy as np
-from scipy.ndimage import minimum_filter
 
 from perception.lidar.config import GroundConfig
 
@@ -91,14 +90,21 @@ def grid_ground_height(xyz: np.ndarray, cfg: GroundConfig) -> np.ndarray:
     """
     if not len(xyz):
         return np.zeros(0)
+    k = cfg.neighbourhood
     ij = np.floor(xyz[:, :2] / cfg.cell_size).astype(np.int64)
-    ij -= ij.min(axis=0)
-    shape = tuple(int(v) + 1 for v in ij.max(axis=0))
-    grid = np.full(shape, np.inf)
-    np.minimum.at(grid, (ij[:, 0], ij[:, 1]), xyz[:, 2])
-    size = 2 * cfg.neighbourhood + 1
-    ground = minimum_filter(grid, size=size, mode="constant", cval=np.inf)
-    return xyz[:, 2] - ground[ij[:, 0], ij[:, 1]]
+    ij -= ij.min(axis=0) - k  # >= k, so neighbour keys below never wrap into another row
+    width = int(ij[:, 1].max()) + k + 1
+    cells, inverse = np.unique(ij[:, 0] * width + ij[:, 1], return_inverse=True)
+    inverse = inverse.reshape(-1)
+    cell_min = np.full(len(cells), np.inf)
+    np.minimum.at(cell_min, inverse, xyz[:, 2])
+    ground = cell_min.copy()
+    for di in range(-k, k + 1):  # occupied cells only: memory grows with the points, not the extent
+        for dj in range(-k, k + 1):
+            key = cells + di * width + dj
+            pos = np.minimum(np.searchsorted(cells, key), len(cells) - 1)
+            ground = np.minimum(ground, np.where(cells[pos] == key, cell_min[pos], np.inf))
+    return xyz[:, 2] - ground[inverse]
 
 
 _BOUNDARY_M = 2.0  # zone points this close to the inner edge compare a plane with its inner neighbour's

@@ -78,8 +78,9 @@ def cluster_velocity(xyz: np.ndarray, v_r: np.ndarray, min_spread: float) -> tup
     """
     rng = np.linalg.norm(xyz, axis=1)
     u = xyz / np.maximum(rng, 1e-9)[:, None]  # line-of-sight unit vectors
-    az = np.arctan2(xyz[:, 1], xyz[:, 0])
-    spread = float(np.ptp(np.unwrap(az))) if len(az) else 0.0
+    az = np.arctan2(u[:, 1], u[:, 0])
+    centre_az = math.atan2(float(u[:, 1].sum()), float(u[:, 0].sum()))
+    spread = float(np.ptp(np.angle(np.exp(1j * (az - centre_az))))) if len(az) else 0.0  # no +-pi wrap
     if len(xyz) >= 2 and spread >= min_spread:
         sol, *_ = np.linalg.lstsq(u[:, :2], v_r, rcond=None)
         return np.array([sol[0], sol[1], 0.0]), True

@@ -72,3 +72,9 @@ def test_grid_height_of_an_object_over_sloped_ground():
 def test_no_points_no_heights():
     assert height_above_ground(np.zeros((0, 3)), GroundConfig()).shape == (0,)
     assert fit_ground_plane(np.zeros((2, 3)), GroundConfig()) is None
+
+
+def test_grid_memory_follows_points_not_extent():
+    pts = np.array([[0.0, 0.0, -1.7], [0.15, 0.05, -1.0], [1e7, -1e7, 5.0]])  # and one wild point far away
+    h = grid_ground_height(pts, GroundConfig(method="grid", cell_size=0.1))
+    np.testing.assert_allclose(h, [0.0, 0.7, 0.0])

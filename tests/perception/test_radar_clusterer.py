@@ -117,3 +117,13 @@ def test_targets_outside_the_field_of_view_are_clutter():
     scan = scan_from_xyz(tall, np.full(3, -2.0), np.zeros(3), stamp_ns=0, frame_id="radar")
     dets = RadarObjectClusterer(RadarObjectsConfig(eps=7.0)).extract(scan)
     assert len(dets) == 1 and dets.size[0, 2] == RadarObjectsConfig().max_height
+
+
+def test_azimuth_spread_across_the_rear_does_not_wrap():
+    az = np.radians([170.0, 180.0, -168.0])  # 22 degrees around the +-pi seam
+    xyz = np.column_stack([10 * np.cos(az), 10 * np.sin(az), np.zeros(3)])
+    v = np.array([2.0, -1.0, 0.0])
+    full, used = cluster_velocity(xyz, radial(xyz, v), math.radians(8))
+    assert used and np.allclose(full, v)
+    _, used = cluster_velocity(xyz, radial(xyz, v), math.radians(30))
+    assert not used
