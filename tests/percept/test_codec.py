@@ -12,20 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from percept import Detections2D, Detections3D
 from percept.codec import CodecLimits, Envelope, decode, encode, peek_topic
 from percept.detections import Detections
 from percept.errors import DecodeError, MessageError
 from percept.message import Message
-from percept.messages import (
-    Detections2D,
-    Detections3D,
-    Event,
-    Image,
-    NodeStats,
-    PointCloud,
-    RadarScan,
-    Tracks,
-)
+from percept.messages import Event, Image, NodeStats, PointCloud, RadarScan, Tracks
 
 TOPIC = b"lidar/top"
 

@@ -17,18 +17,10 @@ from mcap.reader import make_reader
 from mcap.records import Chunk as ChunkRecord
 from mcap_protobuf.decoder import DecoderFactory
 
+from percept import Detections2D, Detections3D
 from percept.detections import Detections
 from percept.message import Message
-from percept.messages import (
-    Detections2D,
-    Detections3D,
-    Event,
-    Image,
-    NodeStats,
-    PointCloud,
-    RadarScan,
-    Tracks,
-)
+from percept.messages import Event, Image, NodeStats, PointCloud, RadarScan, Tracks
 from replay._mcap_scan import MAGIC, Chunk, ChunkContents, Scanner
 from replay.errors import LogError
 from replay.log import LogReader, LogWriter, recover
