@@ -1,6 +1,6 @@
 """Fusion tracker on KITTI PointRCNN detections: frames/s and the ego-motion check.
 
-    python bench/track3d_fusion.py [--seqs 1,6,8,10,12] [--config configs/kitti-fusion3d.yaml]
+    python bench/track3d_fusion.py [--seqs 1,6,8,10,12] [--config configs/trackers/kitti-fusion3d.yaml]
 
 Per sequence: the tracker's own time per frame (``FusionTracker.update_boxes`` only, all three
 classes, reading and writing excluded) as frames/s, and the median ground-plane speed of the
@@ -26,7 +26,7 @@ from percept.data import data_path
 from sensors.datasets.kitti_tracking import KittiTrackingSequence
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_CONFIG = HERE.parent / "configs" / "kitti-fusion3d.yaml"
+DEFAULT_CONFIG = HERE.parent / "configs" / "trackers" / "kitti-fusion3d.yaml"
 
 
 def static_cars(seq: KittiTrackingSequence, tree) -> dict[int, list[tuple[int, np.ndarray]]]:

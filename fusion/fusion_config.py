@@ -1,6 +1,6 @@
 """Configuration of the fusion tracker: per-class and per-sensor sections, loadable from YAML.
 
-A YAML file (``configs/kitti-fusion3d.yaml``) holds one mapping with the keys of
+A YAML file (``configs/trackers/kitti-fusion3d.yaml``) holds one mapping with the keys of
 :class:`FusionTrackerConfig`; ``classes`` maps a class name (as in the detections'
 ``class_names``) to a :class:`ClassConfig`, ``sensors`` maps a sensor name (the fusion node's
 input name) to a :class:`SensorConfig`. Classes and sensors not listed use ``default_class`` and

@@ -183,6 +183,6 @@ def test_yaml_errors_name_the_key(tmp_path) -> None:
 def test_shared_kitti_config_loads() -> None:
     from pathlib import Path
 
-    cfg = load_fusion_config(Path(__file__).parents[2] / "configs" / "kitti-fusion3d.yaml")
+    cfg = load_fusion_config(Path(__file__).parents[2] / "configs" / "trackers" / "kitti-fusion3d.yaml")
     assert set(cfg.classes) == {"Car", "Pedestrian", "Cyclist"}
     assert cfg.classes["Pedestrian"].assignment == "greedy" and cfg.classes["Cyclist"].cost == "centre"
