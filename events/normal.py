@@ -10,11 +10,11 @@ A camera's image is cut into a ``columns x rows`` grid. For every observation of
 
 Fitted offline from normal logs (``percept anomaly fit``), or from the scene itself (a robust
 statistic: a whole video that is mostly normal, or online with a warm-up), it answers how unusual
-a speed is at a place: :meth:`NormalMotionModel.speed_z` is the upper-tail probability of the
-speed under the cell's distribution (shrunk toward the whole scene's with ``prior_count``
-pseudo-observations, so sparse cells borrow from the scene), expressed as a standard-normal z
-(z = 3: as rare as a 3-sigma excess). Positions are normalised image coordinates in [0, 1]
-(x right, y down); speeds in h/s.
+a speed is at a place: :meth:`NormalMotionModel.speed_z` is the robust z of the speed,
+``(log speed - median) / sigma`` with sigma from the interquartile range, under the cell's
+distribution (shrunk toward the whole scene's with ``prior_count`` pseudo-observations, so sparse
+cells borrow from the scene; z = 3: three robust sigmas faster than usual there). Positions are
+normalised image coordinates in [0, 1] (x right, y down); speeds in h/s.
 
 :class:`TrackFeatures` turns a stream of ``percept.messages.Tracks`` (2D image tracks, state
 fields ``x1, y1, x2, y2`` in pixels) into per-track observations (centre, height, speed,
@@ -30,16 +30,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.special import ndtri
 
 from events.errors import EventsError
 from percept.messages import Tracks, TrackStatus
 
 #: Bin edges of the speed histograms, natural log of heights per second (0.01 .. 30 h/s).
-SPEED_EDGES: np.ndarray = np.linspace(math.log(0.01), math.log(30.0), 49)
+SPEED_EDGES: np.ndarray = np.linspace(math.log(0.01), math.log(30.0), 97)
 #: Speeds are floored here (h/s) before the log: a standing person is "slow", not -inf.
 SPEED_FLOOR = 0.01
 MODEL_FORMAT = "percept.normal_motion/1"
+#: Interquartile range of a standard normal, in sigmas.
+IQR_PER_SIGMA = 1.349
+#: Floor of a cell's log-speed sigma (a histogram bin's width): a cell of identical speeds does
+#: not make the next slightly different one infinitely rare.
+MIN_LOG_SIGMA = float(SPEED_EDGES[1] - SPEED_EDGES[0])
 
 
 @dataclass(frozen=True)
@@ -200,9 +204,9 @@ class NormalMotionModel:
         return len(rows)
 
     def speed_z(self, cx: np.ndarray, cy: np.ndarray, speed: np.ndarray) -> np.ndarray:
-        """How unusually fast each speed (h/s) is at its position: upper-tail probability under the
-        cell's shrunk distribution, as a standard-normal z (``nan`` where the speed is ``nan``, and
-        everywhere while the model has no speed observations)."""
+        """How unusually fast each speed (h/s) is at its position: the robust z of its log under
+        the cell's shrunk distribution, ``(log s - median) / (IQR / 1.349)`` (``nan`` where the speed
+        is ``nan``, and everywhere while the model has no speed observations)."""
         speed = np.asarray(speed, np.float64)
         scene = self.speed_counts.sum(axis=0)
         if scene.sum() <= 0:  # nothing learned yet (an online model in its warm-up)
@@ -212,14 +216,9 @@ class NormalMotionModel:
         ok = np.isfinite(speed)
         z = np.full(speed.shape, np.nan)
         if ok.any():
-            counts = self.speed_counts[cells[ok]] + prior
-            b = _speed_bin(speed[ok])
-            # tail mass at and above the bin, half of the own bin (mid-p), with one pseudo-count
-            # of tail so that nothing is infinitely rare
-            cum = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1]
-            own = counts[np.arange(len(b)), b]
-            tail = (cum[np.arange(len(b)), b] - own / 2 + 0.5) / (counts.sum(axis=1) + 1.0)
-            z[ok] = -ndtri(np.clip(tail, 1e-12, 1.0))
+            q25, med, q75 = _quantiles(self.speed_counts[cells[ok]] + prior, (0.25, 0.5, 0.75))
+            sigma = np.maximum((q75 - q25) / IQR_PER_SIGMA, MIN_LOG_SIGMA)
+            z[ok] = (np.log(np.maximum(speed[ok], SPEED_FLOOR)) - med) / sigma
         return z
 
     def occupancy_ratio(self, cx: np.ndarray, cy: np.ndarray) -> np.ndarray:
@@ -270,6 +269,21 @@ class NormalMotionModel:
         except (OSError, json.JSONDecodeError) as exc:
             raise EventsError(f"{p}: cannot read a normal-motion model: {exc}") from exc
         return cls.from_dict(data, str(p))
+
+
+def _quantiles(counts: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:
+    """Quantiles (log speed) of histograms ``counts`` (M, bins) over :data:`SPEED_EDGES`, linear
+    within a bin; one (M,) array per ``q``."""
+    cdf = np.cumsum(counts, axis=1)
+    cdf = np.concatenate([np.zeros((len(counts), 1)), cdf / cdf[:, -1:]], axis=1)
+    out = []
+    for q in qs:
+        k = np.clip((cdf < q).sum(axis=1) - 1, 0, counts.shape[1] - 1)
+        rows = np.arange(len(counts))
+        lo, hi = cdf[rows, k], cdf[rows, k + 1]
+        frac = np.where(hi > lo, (q - lo) / np.where(hi > lo, hi - lo, 1.0), 0.5)
+        out.append(SPEED_EDGES[k] + frac * (SPEED_EDGES[k + 1] - SPEED_EDGES[k]))
+    return out
 
 
 def _speed_bin(speed: np.ndarray) -> np.ndarray:

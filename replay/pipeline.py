@@ -75,12 +75,12 @@ class ScoreEventsConfig:
     severity: str = "warning"
 
     def __post_init__(self) -> None:
+        # ValueError: percept.config.build prefixes the file and key path
         if not 0.0 <= self.release <= self.threshold:
-            raise ConfigError(f"anomaly.events: need 0 <= release <= threshold, got {self.release}, "
-                              f"{self.threshold}")
+            raise ValueError(f"need 0 <= release <= threshold, got {self.release}, {self.threshold}")
         if self.severity not in {s.value for s in Severity}:
-            raise ConfigError(f"anomaly.events.severity: expected one of {[s.value for s in Severity]}, "
-                              f"got {self.severity!r}")
+            raise ValueError(f"severity: expected one of {[s.value for s in Severity]}, "
+                             f"got {self.severity!r}")
 
 
 @dataclass(frozen=True)
@@ -110,11 +110,11 @@ class AnomalySceneConfig:
 
     def __post_init__(self) -> None:
         if not self.fps > 0:
-            raise ConfigError(f"anomaly.fps: expected > 0, got {self.fps}")
+            raise ValueError(f"fps: expected > 0, got {self.fps}")
         if not self.groups:
-            raise ConfigError("anomaly.groups: expected at least one class group")
+            raise ValueError("groups: expected at least one class group")
         if sum(1 for g in self.groups if not g.classes) > 1:
-            raise ConfigError("anomaly.groups: at most one group may leave 'classes' empty (the rest)")
+            raise ValueError("groups: at most one group may leave 'classes' empty (the rest)")
 
 
 def load_scene(path: str | Path) -> AnomalySceneConfig:
