@@ -83,7 +83,7 @@ class MqttConfig:
     keepalive_s: int = 30
     queue_size: int = 1000
     reconnect_min_s: float = 1.0
-    reconnect_max_s: float = 30.0
+    reconnect_max_s: float = 10.0
     snapshots: bool = True
 
     def __post_init__(self) -> None:
@@ -185,6 +185,9 @@ class MqttSink:
         log.info("%s: connected to %s:%d (connection %d, %d events queued)", self.name, self.config.host,
                  self.config.port, self.stats.connects, queued)
         mid = self._hand_over(_Out(self.available_topic, "online", True, False))
+        if mid is None:  # refused: nothing to wait for
+            self._flush_backlog()
+            return
         with self._lock:
             self._gate_mid = mid
 
