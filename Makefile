@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test lint bench install install-core clean
+.PHONY: demo test lint bench install install-core services clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,18 @@ $(VENV)/.full: pyproject.toml Makefile | $(PY)
 	$(PY) -m pip install -q --no-deps $(BENCH_DEPS)
 	touch $@ $(VENV)/.core
 
+# services the tests start themselves: mosquitto, the MQTT broker of the events sink tests
+# (tests/events/conftest.py). Installed with apt as root; without it the MQTT tests skip, or
+# fail where PERCEPT_REQUIRE_SERVICES=1 (CI).
+services:
+	@if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; \
+	else \
+	  echo "make: mosquitto is not installed and this is not root: run 'sudo apt-get install -y mosquitto'" \
+	       "(the MQTT sink tests skip without it)" >&2; \
+	fi
+
 install-core: $(VENV)/.core
 install: $(VENV)/.full
 
@@ -36,7 +48,7 @@ lint: $(VENV)/.full
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-test: $(VENV)/.full
+test: $(VENV)/.full services
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
