@@ -25,10 +25,11 @@ import numpy as np
 
 from calib.camera import CameraModel
 from calib.errors import CalibrationError
+from percept.imagefiles import IMAGE_SUFFIXES
+from percept.imagefiles import list_images as list_image_files
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".webp")
 REJECT_REASONS = ("no_board", "blurred", "degenerate", "outlier", "surplus")
 _TERM = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-9)
 _SUBPIX_TERM = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-3)
@@ -144,7 +145,7 @@ def list_images(directory: str | Path) -> list[Path]:
     d = Path(directory)
     if not d.is_dir():
         raise CalibrationError(f"{d}: not a folder of calibration images")
-    paths = sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = sorted(list_image_files(d))  # by name, as calibration has always ordered its views
     if not paths:
         raise CalibrationError(f"{d}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
     return paths

@@ -86,6 +86,24 @@ class Assignment:
     unmatched_rows: np.ndarray
     unmatched_cols: np.ndarray
 
+    @classmethod
+    def of(cls, matches: np.ndarray, n_rows: int, n_cols: int) -> Assignment:
+        """The assignment of (K, 2) int64 ``matches`` in a (n_rows, n_cols) cost matrix; the
+        unmatched rows and columns are the rest, ascending."""
+        return cls(matches, np.setdiff1d(np.arange(n_rows), matches[:, 0]),
+                   np.setdiff1d(np.arange(n_cols), matches[:, 1]))
+
+
+def _cost_matrix(caller: str, cost: np.ndarray) -> np.ndarray:
+    """``cost`` as a float64 (T, D) matrix; :class:`TrackingError` (naming ``caller``) when it is
+    not 2-D or contains NaN."""
+    cost = np.asarray(cost, np.float64)
+    if cost.ndim != 2:
+        raise TrackingError(f"{caller}: cost must be a (T, D) matrix, got shape {cost.shape}")
+    if np.isnan(cost).any():
+        raise TrackingError(f"{caller}: cost matrix {cost.shape} contains NaN")
+    return cost
+
 
 def assign(cost: np.ndarray, threshold: float, infeasible: np.ndarray | None = None) -> Assignment:
     """Minimum-cost one-to-one assignment; pairs with ``cost > threshold`` (or marked in the
@@ -94,11 +112,7 @@ def assign(cost: np.ndarray, threshold: float, infeasible: np.ndarray | None = N
     Raises:
         TrackingError: the cost matrix is not 2-D or contains NaN.
     """
-    cost = np.asarray(cost, np.float64)
-    if cost.ndim != 2:
-        raise TrackingError(f"assign: cost must be a (T, D) matrix, got shape {cost.shape}")
-    if np.isnan(cost).any():
-        raise TrackingError(f"assign: cost matrix {cost.shape} contains NaN")
+    cost = _cost_matrix("assign", cost)
     n_rows, n_cols = cost.shape
     gated = cost > threshold
     if infeasible is not None:
@@ -109,20 +123,14 @@ def assign(cost: np.ndarray, threshold: float, infeasible: np.ndarray | None = N
     rows, cols = linear_sum_assignment(np.where(gated, big, cost))
     keep = ~gated[rows, cols]
     matches = np.stack([rows[keep], cols[keep]], axis=1).astype(np.int64)
-    return Assignment(matches,
-                      np.setdiff1d(np.arange(n_rows), matches[:, 0]),
-                      np.setdiff1d(np.arange(n_cols), matches[:, 1]))
+    return Assignment.of(matches, n_rows, n_cols)
 
 
 def assign_greedy(cost: np.ndarray, threshold: float, infeasible: np.ndarray | None = None) -> Assignment:
     """Greedy one-to-one assignment: repeatedly take the cheapest remaining pair with
     ``cost <= threshold`` (and not ``infeasible``) -- AB3DMOT's pedestrian matcher. Same result
     type and errors as :func:`assign`."""
-    cost = np.asarray(cost, np.float64)
-    if cost.ndim != 2:
-        raise TrackingError(f"assign_greedy: cost must be a (T, D) matrix, got shape {cost.shape}")
-    if np.isnan(cost).any():
-        raise TrackingError(f"assign_greedy: cost matrix {cost.shape} contains NaN")
+    cost = _cost_matrix("assign_greedy", cost)
     n_rows, n_cols = cost.shape
     ok = cost <= threshold
     if infeasible is not None:
@@ -135,5 +143,4 @@ def assign_greedy(cost: np.ndarray, threshold: float, infeasible: np.ndarray | N
         if not used_r[r] and not used_c[c]:
             used_r[r] = used_c[c] = True
             pairs.append((r, c))
-    matches = np.array(pairs, np.int64).reshape(-1, 2)
-    return Assignment(matches, np.flatnonzero(~used_r), np.flatnonzero(~used_c))
+    return Assignment.of(np.array(pairs, np.int64).reshape(-1, 2), n_rows, n_cols)

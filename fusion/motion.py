@@ -17,6 +17,7 @@ import numpy as np
 from filterpy.kalman import KalmanFilter
 
 from fusion.errors import TrackingError
+from fusion.kalman_box import KalmanBoxModel
 
 NDIM = 4  # measured quantities: cx, cy, a, h
 
@@ -72,8 +73,9 @@ def transition(dt_s: float) -> np.ndarray:
     return f
 
 
-class BoxMotion:
-    """Kalman filter of one box. Velocities are in units per second.
+class BoxMotion(KalmanBoxModel):
+    """Kalman filter of one box. Velocities are in units per second. :attr:`mean` is the (8,) state
+    ``cx, cy, a, h, vcx, vcy, va, vh`` (pixels, pixels per second), :attr:`covariance` (8, 8).
 
     Args:
         xyxy: (4,) the first measured box in pixels.
@@ -95,16 +97,6 @@ class BoxMotion:
                2 * c.std_weight_position * h, vel, vel, 1e-5 / c.ref_dt_s, vel]
         kf.P = np.diag(np.square(std))
         self.kf = kf
-
-    @property
-    def mean(self) -> np.ndarray:
-        """(8,) state ``cx, cy, a, h, vcx, vcy, va, vh`` (pixels, pixels per second)."""
-        return self.kf.x[:, 0].copy()
-
-    @property
-    def covariance(self) -> np.ndarray:
-        """(8, 8) state covariance."""
-        return self.kf.P.copy()
 
     @property
     def xyxy(self) -> np.ndarray:
@@ -129,9 +121,7 @@ class BoxMotion:
 
     def predict(self, dt_s: float) -> None:
         """Advance the state by ``dt_s`` >= 0 seconds (0 leaves it unchanged)."""
-        if not np.isfinite(dt_s) or dt_s < 0:
-            raise TrackingError(f"BoxMotion.predict: dt must be finite and >= 0 s, got {dt_s}")
-        if dt_s == 0:
+        if not self._steps(dt_s):
             return
         if self.kf.x[3, 0] + self.kf.x[7, 0] * dt_s <= 0:
             self.kf.x[7, 0] = 0.0  # never predict a non-positive height

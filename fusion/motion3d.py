@@ -25,6 +25,7 @@ from filterpy.kalman import KalmanFilter
 
 from fusion.errors import TrackingError
 from fusion.geometry3d import VERTICAL_AXES, wrap_angle
+from fusion.kalman_box import KalmanBoxModel
 
 NDIM = 7  # measured quantities: x, y, z, yaw, length, width, height
 
@@ -97,8 +98,9 @@ def measurement(centre: np.ndarray, size: np.ndarray, yaw: float) -> np.ndarray:
                      *np.asarray(size, np.float64).reshape(3)])
 
 
-class BoxMotion3D:
-    """Kalman filter of one oriented 3D box.
+class BoxMotion3D(KalmanBoxModel):
+    """Kalman filter of one oriented 3D box. :attr:`mean` is the (10,) state
+    ``x, y, z, yaw, length, width, height, vx, vy, vz`` (m, rad, m/s), :attr:`covariance` (10, 10).
 
     Args:
         z: (7,) the first measurement ``x, y, z, yaw, length, width, height`` (m, rad).
@@ -121,16 +123,6 @@ class BoxMotion3D:
         self.kf = kf
 
     @property
-    def mean(self) -> np.ndarray:
-        """(10,) state ``x, y, z, yaw, length, width, height, vx, vy, vz`` (m, rad, m/s)."""
-        return self.kf.x[:, 0].copy()
-
-    @property
-    def covariance(self) -> np.ndarray:
-        """(10, 10) state covariance."""
-        return self.kf.P.copy()
-
-    @property
     def box(self) -> np.ndarray:
         """(7,) current box ``x, y, z, yaw, length, width, height``."""
         return self.kf.x[:NDIM, 0].copy()
@@ -142,9 +134,7 @@ class BoxMotion3D:
 
     def predict(self, dt_s: float) -> None:
         """Advance the state by ``dt_s`` >= 0 seconds (0 leaves it unchanged)."""
-        if not math.isfinite(dt_s) or dt_s < 0:
-            raise TrackingError(f"BoxMotion3D.predict: dt must be finite and >= 0 s, got {dt_s}")
-        if dt_s == 0:
+        if not self._steps(dt_s):
             return
         self.kf.predict(F=transition(dt_s), Q=_process_noise(dt_s, self.config))
         self.kf.x[3, 0] = wrap_angle(float(self.kf.x[3, 0]))

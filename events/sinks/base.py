@@ -1,4 +1,5 @@
-"""What every event sink shares: its counters, its interface and the bounded retry delay."""
+"""What every event sink shares: its counters, its interface, its config checks and the bounded retry
+delay."""
 
 from __future__ import annotations
 
@@ -74,3 +75,19 @@ def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: random.Rand
     """
     d = min(max_s, initial_s * 2.0 ** max(0, attempt - 1))
     return d / 2 + rng.uniform(0.0, d / 2)
+
+
+def require_counts(config: object, *names: str) -> None:
+    """``ValueError`` naming the first of the int fields ``names`` of ``config`` that is below 1."""
+    for name in names:
+        value = getattr(config, name)
+        if value < 1:
+            raise ValueError(f"{name}: expected >= 1, got {value}")
+
+
+def require_backoff(config: object, initial: str, largest: str) -> None:
+    """``ValueError`` unless the retry-wait fields ``initial`` (first wait, seconds) and ``largest``
+    (longest wait) of ``config`` satisfy ``0 < initial <= largest``; see :func:`backoff_delay`."""
+    lo, hi = getattr(config, initial), getattr(config, largest)
+    if not 0 < lo <= hi:
+        raise ValueError(f"{initial}, {largest}: expected 0 < {initial} <= {largest}, got {lo}, {hi}")

@@ -47,7 +47,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from events.jsonl import LIFECYCLE_DEFAULTS, event_snapshot, event_to_json
-from events.sinks.base import SinkStats
+from events.sinks.base import SinkStats, require_backoff, require_counts
 from percept.messages import Event
 
 log = logging.getLogger(__name__)
@@ -94,13 +94,8 @@ class MqttConfig:
         if not self.prefix or any(c in self.prefix for c in "+#\0") or self.prefix.strip("/") != self.prefix:
             raise ValueError(f"prefix: expected topic levels without wildcards or an outer '/', "
                              f"got {self.prefix!r}")
-        if self.keepalive_s < 1:
-            raise ValueError(f"keepalive_s: expected >= 1, got {self.keepalive_s}")
-        if self.queue_size < 1:
-            raise ValueError(f"queue_size: expected >= 1, got {self.queue_size}")
-        if not 0 < self.reconnect_min_s <= self.reconnect_max_s:
-            raise ValueError(f"reconnect_min_s, reconnect_max_s: expected 0 < min <= max, "
-                             f"got {self.reconnect_min_s}, {self.reconnect_max_s}")
+        require_counts(self, "keepalive_s", "queue_size")
+        require_backoff(self, "reconnect_min_s", "reconnect_max_s")
 
 
 def topic_level(text: str) -> str:

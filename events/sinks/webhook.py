@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from events.jsonl import LIFECYCLE_DEFAULTS, event_json_line
-from events.sinks.base import SinkStats, backoff_delay
+from events.sinks.base import SinkStats, backoff_delay, require_backoff, require_counts
 from percept.messages import Event
 
 log = logging.getLogger(__name__)
@@ -69,16 +69,10 @@ class WebhookConfig:
         parts = urllib.parse.urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"url: expected an http:// or https:// URL with a host, got {self.url!r}")
-        for name in ("timeout_s", "backoff_initial_s", "backoff_max_s"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name}: expected > 0, got {getattr(self, name)}")
-        if self.backoff_max_s < self.backoff_initial_s:
-            raise ValueError(f"backoff_max_s: expected >= backoff_initial_s ({self.backoff_initial_s}), "
-                             f"got {self.backoff_max_s}")
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts: expected >= 1, got {self.max_attempts}")
-        if self.queue_size < 1:
-            raise ValueError(f"queue_size: expected >= 1, got {self.queue_size}")
+        if not self.timeout_s > 0:
+            raise ValueError(f"timeout_s: expected > 0, got {self.timeout_s}")
+        require_backoff(self, "backoff_initial_s", "backoff_max_s")
+        require_counts(self, "max_attempts", "queue_size")
 
 
 def idempotency_key(e: Event) -> str:

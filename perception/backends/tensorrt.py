@@ -22,7 +22,7 @@ import logging
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
@@ -52,6 +52,21 @@ from perception.family import ModelInfo, detect_model_info, model_info_from_shap
 log = logging.getLogger(__name__)
 
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+
+
+class EngineBuildOptions(TypedDict, total=False):
+    """Engine build options of :func:`build_engine_from_onnx` (its defaults apply to those not given);
+    :class:`TensorRTBackend` passes them on for ``.onnx`` paths."""
+
+    fp16: bool
+    int8: bool
+    calib_images: str | Path | None
+    calib_batches: int
+    min_batch: int
+    opt_batch: int
+    max_batch: int
+    workspace_gb: float
+    cache_dir: str | Path | None
 
 
 def build_engine_from_onnx(
@@ -169,7 +184,7 @@ class TensorRTBackend:
     ``infer`` takes float32 (B, 3, h, w) with ``min_batch <= B <= max_batch`` (the profile's
     limits) and returns one array per output in :attr:`output_names` order, float outputs as
     float32, copied out of the pinned buffers. Thread-safe (one call at a time). Build options
-    (``fp16``, ``int8``, ``calib_images``, batches, ``workspace_gb``, ``cache_dir``, ``info``) are
+    (:class:`EngineBuildOptions` and ``info``) are
     used only for ``.onnx`` paths; see :func:`build_engine_from_onnx`. :attr:`info` is ``info``,
     else read from the ONNX, else derived from the engine's tensor shapes (with ``overrides``).
     """
@@ -182,18 +197,13 @@ class TensorRTBackend:
         *,
         device: int | str = 0,
         profile_index: int = 0,
-        fp16: bool = True,
-        int8: bool = False,
-        calib_images: str | Path | None = None,
-        calib_batches: int = 16,
-        min_batch: int = 1,
-        opt_batch: int = 1,
-        max_batch: int = 8,
-        workspace_gb: float = 4.0,
-        cache_dir: str | Path | None = None,
         info: ModelInfo | None = None,
         overrides: Mapping[str, Any] | None = None,
+        **options: Unpack[EngineBuildOptions],
     ) -> None:
+        unknown = sorted(set(options) - set(EngineBuildOptions.__annotations__))
+        if unknown:
+            raise TypeError(f"TensorRTBackend: unexpected keyword argument(s) {unknown}")
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in (".onnx", *ENGINE_SUFFIXES):
@@ -208,9 +218,7 @@ class TensorRTBackend:
         self._closed = False
         self._stream: Any = None
         self._tensors: list[_Tensor] = []
-        build = dict(fp16=fp16, int8=int8, calib_images=calib_images, calib_batches=calib_batches,
-                     min_batch=min_batch, opt_batch=opt_batch, max_batch=max_batch,
-                     workspace_gb=workspace_gb, cache_dir=cache_dir, device=self.device, info=info)
+        build: dict[str, Any] = dict(options, device=self.device, info=info)
         engine_file = build_engine_from_onnx(self.path, **build) if suffix == ".onnx" else self.path
         self._runtime = self._trt.Runtime(trt_logger(self._trt))
         self._engine = self._runtime.deserialize_cuda_engine(engine_file.read_bytes())

@@ -9,11 +9,12 @@ de-duplicates by key keeps.
 
 from __future__ import annotations
 
-import http.server
 import json
 import threading
 from dataclasses import dataclass
 from typing import Any
+
+from tests.local_http import QuietHandler, close, serve
 
 
 @dataclass(frozen=True)
@@ -23,14 +24,7 @@ class Request:
     answer: int | str
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    owner: Receiver
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: _Server
-
+class _Handler(QuietHandler):
     def do_POST(self) -> None:
         owner = self.server.owner
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
@@ -49,9 +43,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
 
 class Receiver:
     """Runs the server in a thread from construction until :meth:`stop`."""
@@ -62,11 +53,8 @@ class Receiver:
         self.release = threading.Event()
         self.in_flight = threading.Event()
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.owner = self
+        self._server, self._thread = serve(_Handler, self, name="webhook-receiver")
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
 
     def _record(self, key: str, body: dict[str, Any]) -> int | str:
         with self._lock:
@@ -87,5 +75,4 @@ class Receiver:
 
     def stop(self) -> None:
         self.release.set()
-        self._server.shutdown()
-        self._server.server_close()
+        close(self._server)

@@ -8,7 +8,6 @@ serve MJPEG. :meth:`MjpegServer.stop` closes the listening socket *and* every li
 from __future__ import annotations
 
 import contextlib
-import http.server
 import socket
 import threading
 import time
@@ -16,18 +15,12 @@ import time
 import cv2
 import numpy as np
 
+from tests.local_http import LocalServer, QuietHandler, close, serve
+
 BOUNDARY = "percept-frame"
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    owner: MjpegServer
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: _Server
-
+class _Handler(QuietHandler):
     def do_GET(self) -> None:
         owner = self.server.owner
         owner._register(self.connection)
@@ -45,9 +38,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             pass  # client went away or the server closed the connection
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
 
 class MjpegServer:
     """Serves synthetic ``width`` x ``height`` JPEG frames at ``fps`` on ``127.0.0.1:port``.
@@ -64,7 +54,7 @@ class MjpegServer:
         self._lock = threading.Lock()
         self._conns: list[socket.socket] = []
         self._stopping = threading.Event()
-        self._server: _Server | None = None
+        self._server: LocalServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -90,21 +80,15 @@ class MjpegServer:
     def start(self) -> MjpegServer:
         """Listen (on the same port as before after a :meth:`stop`) and serve in a thread."""
         self._stopping.clear()
-        server = _Server(("127.0.0.1", self.port), _Handler)
-        server.owner = self
-        self.port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"mjpeg-{self.port}", daemon=True)
-        self._thread.start()
+        self._server, self._thread = serve(_Handler, self, self.port, name="mjpeg-server")
+        self.port = self._server.server_address[1]
         return self
 
     def stop(self) -> None:
         """Close the listening socket and every live connection, like a camera losing power."""
         self._stopping.set()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            close(self._server)
             self._server = None
         with self._lock:
             conns, self._conns = self._conns, []
