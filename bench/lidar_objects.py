@@ -21,6 +21,7 @@ import json
 import sys
 from pathlib import Path
 
+from bench.tables import markdown_table
 from percept.config import build, load_yaml
 from percept.data import data_path
 from perception.lidar import LidarObjectExtractor, LidarObjectsConfig
@@ -51,13 +52,12 @@ def row(r: LidarSampleEval) -> dict:
 
 def table(rows: list[dict]) -> str:
     """Markdown table of :func:`row` rows."""
-    out = ["| sample | Cars found (as Car) / Cars | all labels found / labels | false / detections in view "
-           "| false Cars / Car detections | ms |", "|---|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        out.append(f"| {r['sample']} | {r['cars_found']} ({r['cars_found_as_car']}) / {r['cars']} "
-                   f"| {r['objects_found']} / {r['objects']} | {r['false']} / {r['detections_in_view']} "
-                   f"| {r['false_cars']} / {r['car_detections_in_view']} | {r['ms']:.0f} |")
-    return "\n".join(out)
+    header = ["sample", "Cars found (as Car) / Cars", "all labels found / labels",
+              "false / detections in view", "false Cars / Car detections", "ms"]
+    cells = ([r["sample"], f"{r['cars_found']} ({r['cars_found_as_car']}) / {r['cars']}",
+              f"{r['objects_found']} / {r['objects']}", f"{r['false']} / {r['detections_in_view']}",
+              f"{r['false_cars']} / {r['car_detections_in_view']}", f"{r['ms']:.0f}"] for r in rows)
+    return markdown_table(header, cells)
 
 
 def main(argv: list[str] | None = None) -> int:

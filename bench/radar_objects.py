@@ -21,6 +21,7 @@ import json
 import sys
 from pathlib import Path
 
+from bench.tables import markdown_table
 from percept.config import build, load_yaml
 from percept.data import data_path
 from perception.radar import RadarObjectClusterer, RadarObjectsConfig
@@ -37,14 +38,12 @@ def row(r: RadarFrameEval) -> dict:
 
 def table(rows: list[dict]) -> str:
     """Markdown table of :func:`row` rows."""
-    out = ["| frame | moving found / labels | radar-visible found / labels | Doppler-moving found / labels "
-           "| false / moving clusters in view | ms |", "|---|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        out.append(f"| {r['frame']} | {r['moving_found']} / {r['moving']} "
-                   f"| {r['visible_found']} / {r['visible']} "
-                   f"| {r['doppler_found']} / {r['doppler']} | {r['false']} / {r['clusters_in_view']} "
-                   f"| {r['ms']:.1f} |")
-    return "\n".join(out)
+    header = ["frame", "moving found / labels", "radar-visible found / labels",
+              "Doppler-moving found / labels", "false / moving clusters in view", "ms"]
+    cells = ([r["frame"], f"{r['moving_found']} / {r['moving']}", f"{r['visible_found']} / {r['visible']}",
+              f"{r['doppler_found']} / {r['doppler']}", f"{r['false']} / {r['clusters_in_view']}",
+              f"{r['ms']:.1f}"] for r in rows)
+    return markdown_table(header, cells)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.tables import markdown_table
 from percept.boxes import box_iou
 
 #: KITTI label type -> the COCO class ids that count as finding it.
@@ -116,13 +117,11 @@ def evaluate(frames: list[Frame], model: Path, tiles: str, conf: float) -> dict:
 
 def table(rows: list[dict]) -> str:
     """Markdown table of :func:`evaluate` rows."""
-    out = ["| inference | crops / frame | found / labels | recall | median ms / frame (CPU) |",
-           "|---|---:|---:|---:|---:|"]
-    for r in rows:
-        name = "full frame" if r["tiles"] == "none" else f"tiles={r['tiles']} + full frame"
-        out.append(f"| {name} | {r['crops_per_frame']:.0f} | {r['found']} / {r['labels']} "
-                   f"| {r['recall']:.2f} | {r['ms_per_frame']:.0f} |")
-    return "\n".join(out)
+    header = ["inference", "crops / frame", "found / labels", "recall", "median ms / frame (CPU)"]
+    cells = (["full frame" if r["tiles"] == "none" else f"tiles={r['tiles']} + full frame",
+              f"{r['crops_per_frame']:.0f}", f"{r['found']} / {r['labels']}", f"{r['recall']:.2f}",
+              f"{r['ms_per_frame']:.0f}"] for r in rows)
+    return markdown_table(header, cells)
 
 
 def main() -> int:

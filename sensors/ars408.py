@@ -24,6 +24,7 @@ import numpy as np
 from percept.messages import RadarScan
 from percept.node import NodeContext, Processor
 from sensors.errors import SensorError
+from sensors.polling import require_polling, warn_bad
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +183,7 @@ class Ars408SourceConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.sensor_id <= 7:
             raise ValueError(f"sensor_id: expected 0..7, got {self.sensor_id}")
-        if self.poll_period_s <= 0 or self.max_frames_per_poll <= 0:
-            raise ValueError("poll_period_s and max_frames_per_poll must be > 0")
+        require_polling(self, "poll_period_s", "max_frames_per_poll")
 
 
 class Ars408Source(Processor):
@@ -240,8 +240,7 @@ class Ars408Source(Processor):
 
     def _bad(self, text: str) -> None:
         self.bad_frames += 1
-        if self.bad_frames <= 10 or self.bad_frames % 1000 == 0:
-            self.context.log.warning("ARS408: skipping bad frame (%d so far): %s", self.bad_frames, text)
+        warn_bad(self.context.log, self.bad_frames, "ARS408: skipping bad frame", text)
 
     def stop(self) -> None:
         bus = getattr(self, "_bus", None)

@@ -26,6 +26,7 @@ import numpy as np
 from percept.messages import PointCloud
 from percept.node import NodeContext, Processor
 from sensors.errors import SensorError
+from sensors.polling import require_polling, warn_bad
 
 log = logging.getLogger(__name__)
 
@@ -225,8 +226,7 @@ class VelodyneSourceConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port: expected 0..65535, got {self.port}")
-        if self.poll_period_s <= 0 or self.max_packets_per_poll <= 0:
-            raise ValueError("poll_period_s and max_packets_per_poll must be > 0")
+        require_polling(self, "poll_period_s", "max_packets_per_poll")
 
 
 class VelodyneSource(Processor):
@@ -273,9 +273,7 @@ class VelodyneSource(Processor):
             packet = decode_packet(data, check_product=cfg.check_product)
         except SensorError as exc:
             self.bad_packets += 1
-            if self.bad_packets <= 10 or self.bad_packets % 1000 == 0:
-                self.context.log.warning("velodyne: skipping bad packet (%d so far): %s",
-                                         self.bad_packets, exc)
+            warn_bad(self.context.log, self.bad_packets, "velodyne: skipping bad packet", exc)
             return
         self.packets += 1
         stamp = resolve_hour_time(now_ns, packet.timestamp_us) if cfg.use_packet_time else now_ns
