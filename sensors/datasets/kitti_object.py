@@ -30,7 +30,7 @@ import numpy as np
 from calib.errors import CalibrationError
 from calib.kitti import KittiCalib, load_kitti_calib
 from calib.transform import Transform
-from sensors.datasets.kitti_tracking import KittiBoxes, _floats, _read_lines
+from sensors.datasets.kitti_tracking import KittiBoxes, _floats, _label_rows
 from sensors.errors import SensorError
 
 __all__ = ["ObjectLabels", "ObjectSample", "boxes_in_frame", "list_samples", "load_object_sample",
@@ -72,12 +72,7 @@ def read_object_labels(path: str | Path, include_dontcare: bool = False) -> Obje
     path = Path(path)
     rows: list[tuple[Any, ...]] = []
     names: list[str] = []
-    for lineno, line in enumerate(_read_lines(path), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) not in (15, 16):
-            raise SensorError(f"{path}:{lineno}: expected 15 columns (16 with score), got {len(parts)}")
+    for lineno, parts in _label_rows(path, 15):
         kind = parts[0]
         v = _floats(path, lineno, parts[1:], len(parts) - 1)
         if kind == DONTCARE:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,19 @@ def _read_lines(path: Path) -> list[str]:
         raise SensorError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
 
+def _label_rows(path: Path, columns: int) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, fields)`` of each non-blank line of a KITTI label/result file, which must
+    have ``columns`` fields (``columns + 1`` with a trailing score); ``SensorError`` names ``file:line``."""
+    for lineno, line in enumerate(_read_lines(path), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) not in (columns, columns + 1):
+            raise SensorError(f"{path}:{lineno}: expected {columns} columns ({columns + 1} with score), "
+                              f"got {len(parts)}")
+        yield lineno, parts
+
+
 def _floats(path: Path, lineno: int, parts: list[str], want: int) -> list[float]:
     if len(parts) != want:
         raise SensorError(f"{path}:{lineno}: expected {want} columns, got {len(parts)}")
@@ -142,12 +156,7 @@ def read_labels(path: Path, dtype: type[np.floating] = np.float32, default_score
     l x y z ry``) or result file (18: plus a score; ``default_score`` when absent), floats as ``dtype``.
     Every type of :data:`GT_CLASSES` (any case) and ``DontCare`` (class and track id -1) is read."""
     rows: list[tuple[Any, ...]] = []
-    for lineno, line in enumerate(_read_lines(path), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) not in (17, 18):
-            raise SensorError(f"{path}:{lineno}: expected 17 columns (18 with score), got {len(parts)}")
+    for lineno, parts in _label_rows(path, 17):
         cls_id = _TYPE_IDS.get(parts[2].lower())
         if cls_id is None:
             raise SensorError(f"{path}:{lineno}: unknown object type {parts[2]!r}, expected one of "
