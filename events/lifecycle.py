@@ -13,7 +13,8 @@ per-zone rules such as crowding) and gets an ``event_id`` ``"<scene>-<rule>-<n>"
   event of the same rule and zone whose tracks are all absent from this update is the same event
   continuing (live: re-keyed, counted in ``merged``; ended: suppressed).
 
-Evidence: the rule's values plus ``start_ns`` (onset), ``rule``, the main track's ``x``, ``y``,
+Evidence: the rule's values plus ``start_ns`` (the onset of the condition that started the
+event, the same in every phase), ``rule``, the main track's ``x``, ``y``,
 ``sigma``, ``speed`` and ``history`` (its last ``history_samples`` ground points as
 ``"dt:x:y"`` with dt seconds relative to now), and ``duration_s`` on updates and ends.
 """
@@ -80,7 +81,7 @@ class _Live:
     event_id: str
     rule: Rule
     hit: Hit
-    first_ns: int
+    onset_ns: int
     last_hit_ns: int
     last_sent_ns: int
     evidence: dict[str, int | float | str | bool] = field(default_factory=dict)
@@ -137,7 +138,7 @@ class Lifecycle:
                 self.stats.suppressed += 1
                 continue
             self._n += 1
-            live = _Live(f"{self.scene}-{rule.name}-{self._n}", rule, hit, now, now, now, xy=xy)
+            live = _Live(f"{self.scene}-{rule.name}-{self._n}", rule, hit, hit.start_ns, now, now, xy=xy)
             self.live[key] = live
             snap = None
             if image is not None and self.config.snapshot:
@@ -199,10 +200,10 @@ class Lifecycle:
     def _event(self, live: _Live, f: TrackFrame, frame_id: str, phase: EventPhase,
                snapshot: np.ndarray | None = None) -> Event:
         hit, rule = live.hit, live.rule
-        ev: dict[str, int | float | str | bool] = {**hit.evidence, "start_ns": hit.start_ns,
+        ev: dict[str, int | float | str | bool] = {**hit.evidence, "start_ns": live.onset_ns,
                                                    "rule": rule.name}
         if phase != EventPhase.START:
-            ev["duration_s"] = (live.last_hit_ns - hit.start_ns) / 1e9
+            ev["duration_s"] = (live.last_hit_ns - live.onset_ns) / 1e9
         row = hit.row if phase != EventPhase.END else -1  # an end has no hit in this update
         if row >= 0:
             ev.update(x=float(f.xy[row, 0]), y=float(f.xy[row, 1]), sigma=float(f.sigma[row]),

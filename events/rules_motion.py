@@ -139,11 +139,12 @@ class SuddenStop(Rule):
         slots = f.slots[stopped]
         speeds = f.history.recent("speed", slots, f.t, cfg.within_s)
         fast = np.nan_to_num(speeds, nan=-1.0) >= cfg.min_speed
+        when = np.where(fast, f.history.t[slots], -np.inf)
         out = []
         for i, r in enumerate(stopped.tolist()):
             if fast[i].any():
-                k = int(np.nanargmax(speeds[i]))
-                t_fast = float(f.history.t[slots[i], k])
+                k = int(np.argmax(when[i]))  # the last time it was still fast
+                t_fast = float(when[i, k])
                 decel = (speeds[i, k] - f.speed[r]) / max(f.t - t_fast, 1e-3)
                 out.append(self.hit(f, r, t_fast, speed_before=float(speeds[i, k]), speed=float(f.speed[r]),
                                     decel=float(decel)))
