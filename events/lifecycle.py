@@ -30,7 +30,8 @@ from events.history import TrackFrame
 from events.rules_base import Hit, Rule
 from percept.messages import Event, EventPhase
 
-Key = tuple[str, tuple[int, ...], str]
+Place = tuple[str, str]  # (rule name, zone)
+Ids = tuple[int, ...]  # the key tracks of an event (empty for per-zone rules)
 
 
 @dataclass(frozen=True)
@@ -100,13 +101,17 @@ class LifecycleStats:
 
 
 class Lifecycle:
-    """Turns the hits of each update into events (see the module docstring)."""
+    """Turns the hits of each update into events (see the module docstring).
+
+    Live and recently ended events are kept per place ``(rule, zone)``, then by key tracks.
+    """
 
     def __init__(self, scene: str, camera: str, config: LifecycleConfig | None = None) -> None:
         self.scene, self.camera = scene, camera
         self.config = config or LifecycleConfig()
-        self.live: dict[Key, _Live] = {}
-        self.ended: dict[Key, tuple[int, tuple[float, float] | None]] = {}
+        self.live: dict[Place, dict[Ids, _Live]] = {}
+        #: per place and key: (end stamp, last position, cooldown) of events that ended recently
+        self.ended: dict[Place, dict[Ids, tuple[int, tuple[float, float] | None, int]]] = {}
         self.stats = LifecycleStats()
         self._n = 0
         self._pruned_ns = 0
@@ -120,26 +125,27 @@ class Lifecycle:
         """Events of one update: ``hits`` of every rule, ``gone`` the track ids forgotten now."""
         now, out = f.stamp_ns, []
         present = set(f.ids.tolist())
-        seen: set[Key] = set()
+        period = round(self.config.update_every_s * 1e9)
+        seen: set[tuple[Place, Ids]] = set()
         for rule, hit in hits:
-            key: Key = (rule.name, hit.track_ids if hit.key is None else hit.key, hit.zone)
-            seen.add(key)
+            place: Place = (rule.name, hit.zone)
+            ids: Ids = hit.track_ids if hit.key is None else hit.key
+            seen.add((place, ids))
             xy = (float(f.xy[hit.row, 0]), float(f.xy[hit.row, 1])) if hit.row >= 0 else None
-            live = self.live.get(key) or self._adopt(rule, hit, key, xy, present)
+            live = self.live.get(place, {}).get(ids) or self._adopt(place, ids, xy, present)
             if live is not None:
                 live.hit, live.last_hit_ns, live.xy = hit, now, xy
-                period = round(self.config.update_every_s * 1e9)
                 if period > 0 and now - live.last_sent_ns >= period:
                     live.last_sent_ns = now
                     out.append(self._event(live, f, frame_id, EventPhase.UPDATE))
                     self.stats.updated += 1
                 continue
-            if self._cooling(rule, key, xy, now, present):
+            if self._cooling(rule, place, ids, xy, now, present):
                 self.stats.suppressed += 1
                 continue
             self._n += 1
             live = _Live(f"{self.scene}-{rule.name}-{self._n}", rule, hit, hit.start_ns, now, now, xy=xy)
-            self.live[key] = live
+            self.live.setdefault(place, {})[ids] = live
             snap = None
             if image is not None and self.config.snapshot:
                 box = f.box[hit.row] if f.box is not None and hit.row >= 0 else None
@@ -149,53 +155,54 @@ class Lifecycle:
         out += self._end_stale(f, frame_id, seen, gone)
         return out
 
-    def _end_stale(self, f: TrackFrame, frame_id: str, seen: set[Key], gone: set[int]) -> list[Event]:
+    def _end_stale(self, f: TrackFrame, frame_id: str, seen: set[tuple[Place, Ids]],
+                   gone: set[int]) -> list[Event]:
         now, out = f.stamp_ns, []
         end_after = round(self.config.end_after_s * 1e9)
-        for key, live in list(self.live.items()):
-            if key in seen:
-                continue
-            if now - live.last_hit_ns >= end_after or any(t in gone for t in key[1]):
-                del self.live[key]
-                self.ended[key] = (now, live.xy)
-                out.append(self._event(live, f, frame_id, EventPhase.END))
-                self.stats.ended += 1
-        if now - self._pruned_ns >= 1_000_000_000:
+        for place, events in self.live.items():
+            for ids, live in list(events.items()):
+                if (place, ids) in seen:
+                    continue
+                if now - live.last_hit_ns >= end_after or any(t in gone for t in ids):
+                    del events[ids]
+                    self.ended.setdefault(place, {})[ids] = (now, live.xy, self._cooldown_ns(live.rule))
+                    out.append(self._event(live, f, frame_id, EventPhase.END))
+                    self.stats.ended += 1
+        if now - self._pruned_ns >= 1_000_000_000:  # forget ends whose cooldown is over
             self._pruned_ns = now
-            horizon = max([round(self.config.cooldown_s * 1e9)] +
-                          [self._cooldown_ns(lv.rule) for lv in self.live.values()])
-            self.ended = {k: v for k, v in self.ended.items() if now - v[0] < max(horizon, 60_000_000_000)}
+            for place, ended in self.ended.items():
+                self.ended[place] = {k: v for k, v in ended.items() if now - v[0] < v[2]}
         return out
 
     def _near(self, xy: tuple[float, float] | None, other: tuple[float, float] | None) -> bool:
         return xy is not None and other is not None and \
             float(np.hypot(xy[0] - other[0], xy[1] - other[1])) <= self.config.dedup_radius
 
-    def _adopt(self, rule: Rule, hit: Hit, key: Key, xy: tuple[float, float] | None,
+    def _adopt(self, place: Place, ids: Ids, xy: tuple[float, float] | None,
                present: set[int]) -> _Live | None:
-        """A live event of the same rule and zone, near ``xy``, whose tracks all vanished: re-keyed."""
-        if not key[1] or self.config.dedup_radius <= 0:
+        """A live event of the same place, near ``xy``, whose tracks all vanished: re-keyed to ``ids``."""
+        if not ids or self.config.dedup_radius <= 0:
             return None
-        for old, live in self.live.items():
-            if old[0] == key[0] and old[2] == key[2] and old[1] and not (set(old[1]) & present) \
-                    and self._near(xy, live.xy):
-                del self.live[old]
-                self.live[key] = live
+        events = self.live.get(place, {})
+        for old, live in events.items():
+            if old and not (set(old) & present) and self._near(xy, live.xy):
+                del events[old]
+                events[ids] = live
                 self.stats.merged += 1
                 return live
         return None
 
-    def _cooling(self, rule: Rule, key: Key, xy: tuple[float, float] | None, now: int,
+    def _cooling(self, rule: Rule, place: Place, ids: Ids, xy: tuple[float, float] | None, now: int,
                  present: set[int]) -> bool:
         cooldown = self._cooldown_ns(rule)
-        ended = self.ended.get(key)
-        if ended is not None and now - ended[0] < cooldown:
+        ended = self.ended.get(place, {})
+        last = ended.get(ids)
+        if last is not None and now - last[0] < cooldown:
             return True
-        if not key[1] or self.config.dedup_radius <= 0:
+        if not ids or self.config.dedup_radius <= 0:
             return False
-        return any(k[0] == key[0] and k[2] == key[2] and k[1] and not (set(k[1]) & present)
-                   and now - t_end < cooldown and self._near(xy, where)
-                   for k, (t_end, where) in self.ended.items())
+        return any(old and now - t_end < cooldown and not (set(old) & present) and self._near(xy, where)
+                   for old, (t_end, where, _) in ended.items())
 
     def _event(self, live: _Live, f: TrackFrame, frame_id: str, phase: EventPhase,
                snapshot: np.ndarray | None = None) -> Event:

@@ -159,4 +159,4 @@ class Rule:
 
     def hit(self, f: TrackFrame, row: int, since_t: float, **evidence: int | float | str | bool) -> Hit:
         """A one-track hit of frame row ``row`` that began at history time ``since_t``."""
-        return Hit((int(f.ids[row]),), self.place, onset_ns(f, since_t), dict(evidence), row)
+        return Hit((int(f.ids[row]),), self.place, onset_ns(f, since_t), evidence, row)
