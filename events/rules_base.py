@@ -83,13 +83,19 @@ class Hit(NamedTuple):
     key: tuple[int, ...] | None = None
 
 
+def elapsed(t: float, since: np.ndarray | float) -> np.ndarray:
+    """Seconds from ``since`` to ``t``, rounded to the microsecond (so that 2.3 - 1.3 is 1.0 and a
+    duration of exactly a threshold passes it)."""
+    return np.round(t - np.asarray(since, np.float64), 6)
+
+
 def held_for(since: np.ndarray, slots: np.ndarray, cond: np.ndarray, t: float) -> np.ndarray:
     """Seconds each row's condition has held, NaN where it does not; updates the per-slot onset
     times ``since`` (NaN = not holding) of the rows' ``slots``."""
     s = since[slots]
     s = np.where(cond, np.where(np.isnan(s), t, s), np.nan)
     since[slots] = s
-    return t - s
+    return elapsed(t, s)
 
 
 def onset_ns(frame: TrackFrame, since_t: float) -> int:

@@ -22,6 +22,7 @@ from events.rules_base import (
     Rule,
     RuleConfig,
     Zones,
+    elapsed,
     held_for,
     onset_ns,
 )
@@ -70,7 +71,7 @@ class Loitering(Rule):
         st.ax[slots] = np.where(reset, xy[:, 0], np.where(cond, st.ax[slots], np.nan))
         st.ay[slots] = np.where(reset, xy[:, 1], np.where(cond, st.ay[slots], np.nan))
         st.since[slots] = np.where(reset, f.t, np.where(cond, st.since[slots], np.nan))
-        dwell = f.t - st.since[slots]
+        dwell = elapsed(f.t, st.since[slots])
         return [self.hit(f, r, f.t - d, dwell_s=float(d), radius=cfg.radius)
                 for r, d in zip(rows.tolist(), dwell.tolist(), strict=True) if d >= cfg.dwell_s]
 
@@ -167,7 +168,7 @@ class Crowding(Rule):
             return []
         if self.since is None:
             self.since = f.t
-        if f.t - self.since < self.config.min_duration_s:
+        if elapsed(f.t, self.since) < self.config.min_duration_s:
             return []
         ids = tuple(int(i) for i in f.ids[inside])
         return [Hit(ids, self.place, onset_ns(f, self.since),
