@@ -10,7 +10,8 @@ Pair files (``percept calibrate ground --pairs``):
 
 * YAML: ``pairs:`` a list of ``{image: [u, v], ground: [x, y]}`` mappings or ``[u, v, x, y]``
   lists, and optionally ``image_size: [width, height]``;
-* CSV: one pair per line ``u,v,x,y`` (a first line that is not numeric is taken as a header).
+* CSV: one pair per line ``u,v,x,y``; lines starting with ``#`` are comments, and the first
+  other line may be a header naming the columns.
 
 Ground calibration YAML (:func:`save_ground_yaml`, read by :func:`load_ground_yaml` and by scene
 configs through ``calibration:``)::
@@ -190,6 +191,7 @@ def _read_csv(path: Path) -> np.ndarray:
     except (OSError, UnicodeDecodeError) as exc:
         raise CalibrationError(f"{path}: cannot read ({exc})") from exc
     rows: list[list[float]] = []
+    header = False
     for lineno, row in enumerate(csv.reader(lines), start=1):
         cells = [c.strip() for c in row if c.strip()]
         if not cells or cells[0].startswith("#"):
@@ -197,8 +199,9 @@ def _read_csv(path: Path) -> np.ndarray:
         try:
             values = [float(c) for c in cells]
         except ValueError:
-            if not rows and lineno == 1:
-                continue  # a header line
+            if not rows and not header:
+                header = True  # the first line that is not a comment may name the columns
+                continue
             raise CalibrationError(f"{path}: line {lineno}: expected numbers u,v,x,y, got {row}") from None
         if len(values) != 4 or not all(math.isfinite(v) for v in values):
             raise CalibrationError(f"{path}: line {lineno}: expected 4 finite numbers u,v,x,y, "

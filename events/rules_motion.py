@@ -180,14 +180,15 @@ class Fall(Rule):
 
 @dataclass(frozen=True)
 class AbandonedObjectConfig(RuleConfig):
-    """``abandoned_object``: a static object (speed <= ``static_speed``) whose owner -- the nearest
-    ``owner_classes`` track within ``owner_radius`` when the object appeared -- has been farther
-    than ``distance`` (or gone) for ``duration_s`` seconds. Without an owner, the object alone
-    staying ``duration_s`` counts."""
+    """``abandoned_object``: a static object -- within ``static_radius`` of where it appeared
+    (position, not speed, so a jittery box still counts as static) -- whose owner, the nearest
+    ``owner_classes`` track within ``owner_radius`` when it appeared, has been farther than
+    ``distance`` (or gone) for ``duration_s`` seconds. Without an owner, the object alone staying
+    ``duration_s`` counts. An object moved beyond ``static_radius`` appears anew where it is."""
 
     owner_classes: tuple[str, ...] = PERSON_CLASSES
     owner_radius: float = 3.0
-    static_speed: float = 0.2
+    static_radius: float = 1.0
     distance: float = 4.0
     duration_s: float = 5.0
 
@@ -195,7 +196,8 @@ class AbandonedObjectConfig(RuleConfig):
 class AbandonedObject(Rule):
     TYPE, Config, SEVERITY = "abandoned_object", AbandonedObjectConfig, Severity.CRITICAL
     CLASSES = OBJECT_CLASSES
-    STATE = {"owner": np.nan, "since": np.nan}  # owner: track id, -1 for none, NaN not yet looked for
+    #: owner: track id, -1 for none, NaN not looked for yet; ax, ay: where the object appeared
+    STATE = {"owner": np.nan, "since": np.nan, "ax": np.nan, "ay": np.nan}
 
     def _nearest_owner(self, f: TrackFrame, row: int, people: np.ndarray) -> float:
         """Track id of the nearest person within ``owner_radius`` of frame row ``row``, or -1."""
@@ -222,13 +224,14 @@ class AbandonedObject(Rule):
         out = []
         for r in rows.tolist():
             s = int(f.slots[r])
-            if math.isnan(st.owner[s]):
+            x, y = float(f.xy[r, 0]), float(f.xy[r, 1])
+            if not math.hypot(x - st.ax[s], y - st.ay[s]) <= cfg.static_radius:  # new, or moved
+                st.ax[s], st.ay[s], st.since[s] = x, y, np.nan
                 st.owner[s] = self._nearest_owner(f, r, people)
             owner = int(st.owner[s])
             where = self._owner_xy(f, owner) if owner >= 0 else None
             dist = math.inf if where is None else float(np.hypot(*(where - f.xy[r])))
-            static = not f.speed_ok[r] or f.speed[r] <= cfg.static_speed
-            away = np.array([static and dist > cfg.distance])
+            away = np.array([dist > cfg.distance])
             held = float(held_for(st.since, f.slots[r:r + 1], away, f.t)[0])
             if held >= cfg.duration_s:
                 ids = (int(f.ids[r]), owner) if owner >= 0 else (int(f.ids[r]),)

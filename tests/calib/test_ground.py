@@ -127,8 +127,8 @@ def test_cli_yaml_pairs_to_ground_yaml(tmp_path, capsys) -> None:
 def test_cli_csv_pairs_with_header_and_text_report(tmp_path, capsys) -> None:
     img = _pixels(GROUND[:5])
     csv_path = tmp_path / "pairs.csv"
-    csv_path.write_text("u,v,x,y\n" + "".join(f"{u},{v},{x},{y}\n" for (u, v), (x, y) in zip(img, GROUND[:5],
-                                                                                             strict=True)))
+    rows = "".join(f"{u},{v},{x},{y}\n" for (u, v), (x, y) in zip(img, GROUND[:5], strict=True))
+    csv_path.write_text("# marks of the yard\n\nu,v,x,y\n" + rows)  # comments, then a header
     out = tmp_path / "H.yaml"
     assert _run(["calibrate", "ground", "--pairs", str(csv_path), "--out", str(out),
                  "--image-size", "960x540"]) == 0

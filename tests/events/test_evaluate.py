@@ -98,7 +98,7 @@ def test_cli_json_and_bad_lines(tmp_path: Path, capsys) -> None:
 
 
 def test_plaza_every_scripted_anomaly_once_within_2s(tmp_path: Path) -> None:
-    gt, detected, node = simulate("plaza")
+    gt, detected, engine = simulate("plaza")
     assert sorted(g["event_type"] for g in gt) == ["abandoned_object", "intrusion", "loitering", "running",
                                                    "wrong_way"]
     write_jsonl(tmp_path / "gt.jsonl", gt)
@@ -109,11 +109,11 @@ def test_plaza_every_scripted_anomaly_once_within_2s(tmp_path: Path) -> None:
         assert (r.gt, r.detected, r.matched) == (1, 1, 1), r
         assert abs(r.delay_max_s) <= 2.0
     assert rows["all"].precision == rows["all"].recall == 1.0
-    assert node.bad_messages == 0 and {d["phase"] for d in detected} == {"start", "update", "end"}
+    assert {d["phase"] for d in detected} == {"start", "update", "end"} and engine.stats.updates == 300
 
 
 @pytest.mark.slow
 def test_plaza_normal_ten_minutes_raises_nothing() -> None:
-    gt, detected, node = simulate("plaza_normal", duration_s=600.0)
+    gt, detected, engine = simulate("plaza_normal", duration_s=600.0)
     assert gt == [] and detected == []
-    assert node.engine.stats.updates == 6000 and node.engine.stats.eligible > 90_000
+    assert engine.stats.updates == 6000 and engine.stats.eligible > 90_000

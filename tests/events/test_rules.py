@@ -224,6 +224,22 @@ def test_abandoned_object_after_its_owner_left() -> None:
     assert ev.stamp_ns == pytest.approx(11.1e9, abs=1) and ev.evidence["owner_distance"] > 4.0
 
 
+def test_abandoned_object_jitter_is_static_and_moving_it_restarts_the_clock() -> None:
+    rules = [{"type": "abandoned_object", "distance": 4.0, "duration_s": 5.0, "static_radius": 1.0}]
+    owner = lambda t: (2.0, 2.0) if t < 1.0 else (2.0 + 3.0 * (t - 1.0), 2.0)  # noqa: E731  # gone fast
+
+    def jittery_bag(t: float) -> tuple[float, float, dict]:  # a noisy camera box: +-0.4 m at 10 Hz
+        return 2.5 + 0.4 * math.sin(9.0 * t), 2.0 + 0.4 * math.cos(13.0 * t), {"class_id": BAG}
+
+    (ev,) = starts(run(_engine(rules), timeline({1: owner, 2: jittery_bag}, 9.0)))
+    assert ev.track_ids == (2, 1) and 7.0e9 <= ev.stamp_ns <= 8.0e9  # owner 4 m away after ~2.5 s
+
+    def moved_bag(t: float) -> tuple[float, float, dict]:  # picked up and put down 3 m away at t = 4
+        return (2.5 if t < 4.0 else 5.5), 2.0, {"class_id": BAG}
+    (ev,) = starts(run(_engine(rules), timeline({1: owner, 2: moved_bag}, 12.0)))
+    assert ev.track_ids == (2,) and ev.stamp_ns == pytest.approx(9.0e9, abs=1)  # no one near at 4 s
+
+
 def test_crowding_one_event_per_zone_with_its_tracks() -> None:
     rules = [{"type": "crowding", "zone": "z", "max_count": 3, "min_duration_s": 1.0}]
     paths = {i: _still(1.0 + i, 5.0, t_to=6.0 if i == 4 else 1e9) for i in range(1, 5)}
