@@ -46,13 +46,6 @@ class EngineStats:
     events: int = 0
 
 
-def _class_names(tracks: Tracks) -> np.ndarray:
-    """(N,) object array: ``class_names[class_id]``, or ``str(class_id)`` when unnamed."""
-    names = tracks.class_names
-    ids = tracks.class_id.tolist()
-    return np.array([names[c] if 0 <= c < len(names) else str(c) for c in ids], dtype=object)
-
-
 class EventEngine:
     """Runs ``rules`` (default: the scene's) over ``Tracks`` of one camera or scene."""
 
@@ -108,6 +101,7 @@ class EventEngine:
         speed_ok = np.zeros(len(ids), bool)
         velocity[rows], speed_ok[rows] = h.velocity(t, slots[rows])
         return TrackFrame(stamp_ns=tracks.stamp_ns, t=t, frame=self.scene.frame, ids=ids, slots=slots,
-                          fresh=fresh, class_names=_class_names(tracks)[keep], eligible=eligible,
+                          fresh=fresh, class_id=tracks.class_id[keep], names=tracks.class_names,
+                          eligible=eligible,
                           certain=eligible & (sigma <= self.scene.max_sigma), xy=xy, sigma=sigma,
                           aspect=aspect, box=box, velocity=velocity, speed_ok=speed_ok, history=h)

@@ -32,6 +32,7 @@ class TrackHistory:
         self.slot_of: dict[int, int] = {}
         self.id_of: dict[int, int] = {}
         self._free: list[int] = []
+        self._last_slots: tuple[np.ndarray, np.ndarray] | None = None  # ids and slots of the last call
         self.capacity = 0
         self.t = self.xy = self.speed = self.aspect = self.last_t = np.zeros(0)
         self.head = np.zeros(0, np.int64)
@@ -66,6 +67,9 @@ class TrackHistory:
 
     def slots(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(slots, fresh)`` of track ``ids`` (N,): new ids get a slot (``fresh`` True)."""
+        cached = self._last_slots
+        if cached is not None and np.array_equal(ids, cached[0]):  # the same tracks as last time
+            return cached[1], np.zeros(len(ids), bool)
         slots = np.empty(len(ids), np.int64)
         fresh = np.zeros(len(ids), bool)
         for i, tid in enumerate(ids.tolist()):
@@ -78,6 +82,7 @@ class TrackHistory:
                 self._clear(s)
                 fresh[i] = True
             slots[i] = s
+        self._last_slots = (ids.copy(), slots)
         return slots, fresh
 
     def _clear(self, s: int) -> None:
@@ -139,6 +144,8 @@ class TrackHistory:
         stale = np.nonzero(self.last_t < t - self.forget_after_s)[0]
         gone = [tid for tid in removed if tid in self.slot_of]
         gone += [self.id_of[int(s)] for s in stale if int(s) in self.id_of and self.id_of[int(s)] not in gone]
+        if gone:
+            self._last_slots = None
         for tid in gone:
             s = self.slot_of.pop(tid)
             del self.id_of[s]
@@ -182,7 +189,8 @@ class TrackFrame:
     Attributes:
         stamp_ns: the message stamp; t: history seconds; frame: the scene geometry frame.
         ids, slots: (N,) track ids and history slots; fresh: (N,) bool, slot new this update.
-        class_names: (N,) object array of class names (``str(class_id)`` when unnamed).
+        class_id: (N,) int class ids; names: the message's ``class_names`` (class_id indexes them;
+            a class without a name is called ``str(class_id)``).
         eligible: (N,) bool, rows rules may use (CONFIRMED, old enough, with a ground point).
         certain: (N,) bool, eligible rows whose ``sigma`` is within the limit (zone/line rules).
         xy, sigma, aspect, box: see :class:`events.geometry.Located`.
@@ -195,7 +203,8 @@ class TrackFrame:
     ids: np.ndarray
     slots: np.ndarray
     fresh: np.ndarray
-    class_names: np.ndarray
+    class_id: np.ndarray
+    names: tuple[str, ...]
     eligible: np.ndarray
     certain: np.ndarray
     xy: np.ndarray
@@ -228,6 +237,11 @@ class TrackFrame:
         """(N,) bool: rows whose class is one of ``classes`` (every row when empty)."""
         got = self._classes.get(classes)
         if got is None:
-            got = np.ones(len(self), bool) if not classes else np.isin(self.class_names, classes)
+            if not classes:
+                got = np.ones(len(self), bool)
+            else:
+                wanted = {i for i, n in enumerate(self.names) if n in classes}
+                wanted |= {int(c) for c in classes if c.isdigit() and not 0 <= int(c) < len(self.names)}
+                got = np.isin(self.class_id, sorted(wanted))
             self._classes[classes] = got
         return got
