@@ -16,7 +16,8 @@ and a few bags), 10 Hz of simulated time, so every update satisfies some rule.
   ``Event`` a subscriber here receives on ``events/bench``, latency = its arrival time - the time
   the ``Tracks`` update it came from (same ``stamp_ns``) was published.
 
-``run()`` returns the rows as dicts; ``main()`` prints them (``--json``: one JSON object).
+``run()`` returns the rows as dicts; ``main()`` prints them (``--json``: one JSON list);
+``register(registry)`` adds ``percept bench events`` (for a ``percept.commands`` entry point).
 """
 
 from __future__ import annotations
@@ -185,14 +186,24 @@ def run(n_tracks: int = 200, n_updates: int = 600, rate_hz: float = 50.0, bus: b
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options of ``percept bench events`` / ``python -m bench.events``."""
     ap.add_argument("--tracks", type=int, default=200)
     ap.add_argument("--updates", type=int, default=600, help="Tracks updates (10 Hz of simulated time)")
     ap.add_argument("--rate", type=float, default=50.0, help="bus: updates published per second of wall time")
     ap.add_argument("--no-bus", action="store_true", help="engine only")
     ap.add_argument("--json", action="store_true")
-    args = ap.parse_args(argv)
+
+
+def register(registry: Any) -> None:
+    """Add ``bench events`` to ``registry.bench`` (for the ``percept.commands`` entry points)."""
+    b = registry.bench.add_parser("events", help="rule latency: 200 tracks, 20 rules, engine and bus")
+    add_arguments(b)
+    b.set_defaults(func=report)
+
+
+def report(args: argparse.Namespace) -> int:
+    """Run with parsed ``args`` and print the rows."""
     rows = run(args.tracks, args.updates, args.rate, bus=not args.no_bus)
     if args.json:
         print(json.dumps(rows))
@@ -204,6 +215,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{r['kind']:6s} {part:11s} n {p['n']:6d}  p50 {p['p50_ms']:7.3f} ms  "
                       f"p99 {p['p99_ms']:7.3f} ms  max {p['max_ms']:7.3f} ms")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(ap)
+    return report(ap.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ def _eval_subparsers(registry: Any) -> Any:
     if parser is None:
         parser = commands.add_parser("eval", help="evaluate results against ground truth")
         return parser.add_subparsers(dest="eval", required=True)
+    # argparse keeps a parser's subparsers only among its actions (no public accessor)
     return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
 
 

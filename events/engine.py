@@ -96,6 +96,7 @@ class EventEngine:
         eligible = (tracks.status[keep] == TrackStatus.CONFIRMED) & (tracks.age[keep] >= ts.min_age) & \
             np.all(np.isfinite(xy), axis=1)
         rows = np.nonzero(eligible)[0]
+        h.touch(t, slots)
         h.record(t, slots[rows], xy[rows], aspect[rows])
         velocity = np.zeros((len(ids), 2))
         speed_ok = np.zeros(len(ids), bool)

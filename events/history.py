@@ -4,9 +4,10 @@
 point, smoothed speed, box aspect) in fixed-size ring buffers indexed by a *slot* per track.
 Velocities are least-squares slopes of the ground points over the last ``window_s`` seconds, so
 one jittery position moves them little; a velocity is trusted (``speed_ok``) once the samples
-span ``min_span_s``. A track reported ``REMOVED``, or not updated for ``forget_after_s``, is
-forgotten and its slot reused. Rules keep their own per-track state in arrays indexed by the same
-slots (:class:`SlotState`) and reset a slot when :attr:`TrackFrame.fresh` says it changed hands.
+span ``min_span_s``. A track reported ``REMOVED``, or absent from the updates for
+``forget_after_s``, is forgotten and its slot reused. Rules keep their own per-track state in
+arrays indexed by the same slots (:class:`SlotState`) and reset a slot when
+:attr:`TrackFrame.fresh` says it changed hands.
 
 Times are float seconds since the first stamp the history saw (``t0_ns``), scene units for
 positions (metres or pixels) and scene units per second for speeds.
@@ -89,6 +90,10 @@ class TrackHistory:
         self.t[s] = self.speed[s] = self.aspect[s] = np.nan
         self.xy[s] = np.nan
         self.head[s], self.last_t[s] = 0, -np.inf
+
+    def touch(self, t: float, slots: np.ndarray) -> None:
+        """Mark ``slots`` as seen at ``t`` (any status: a TENTATIVE or LOST track is not stale)."""
+        self.last_t[slots] = t
 
     def record(self, t: float, slots: np.ndarray, xy: np.ndarray, aspect: np.ndarray) -> None:
         """Append one sample per row (rows of ``slots``; each slot at most once)."""

@@ -14,9 +14,10 @@ per-zone rules such as crowding) and gets an ``event_id`` ``"<scene>-<rule>-<n>"
   continuing (live: re-keyed, counted in ``merged``; ended: suppressed).
 
 Evidence: the rule's values plus ``start_ns`` (the onset of the condition that started the
-event, the same in every phase), ``rule``, the main track's ``x``, ``y``,
-``sigma``, ``speed`` and ``history`` (its last ``history_samples`` ground points as
-``"dt:x:y"`` with dt seconds relative to now), and ``duration_s`` on updates and ends.
+event, the same in every phase), ``rule``, the main track's ``x``, ``y`` (scene frame: ground
+metres or image pixels, whatever the message's ``frame_id``), ``sigma``, ``speed`` and
+``history`` (its last ``history_samples`` ground points as ``"dt:x:y"``, dt in seconds relative
+to now), and ``duration_s`` on updates and ends.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Graph entry::
       publishes: [events/]
       config:
         scene: configs/scenes/plaza.yaml    # required
-        tracks: [gt/tracks/world]           # optional: only these Tracks topics (default: any)
+        tracks: [gt/tracks/world]           # optional: only Tracks topics with these prefixes
         images: camera/cctv/image           # optional: snapshots from this camera's images
 
 With ``images``, the node keeps the newest ``image_buffer`` images and hands an update the image
@@ -42,7 +42,7 @@ class EventsNodeConfig:
 
     Attributes:
         scene: path of the scene YAML (validated when the config is built).
-        tracks: Tracks topics to use; empty: every Tracks message received.
+        tracks: prefixes of the Tracks topics to use; empty: every Tracks message received.
         images: Image topic for snapshots ("" for none); image_buffer: images kept (>= 1).
         topic: output topic (default ``events/<camera>`` of the scene).
     """
@@ -98,7 +98,8 @@ class EventsNode(Processor):
         if isinstance(msg, Image) and topic == self.config.images:
             self.images.append(msg)
             return
-        if not isinstance(msg, Tracks) or (self.config.tracks and topic not in self.config.tracks):
+        wanted = not self.config.tracks or any(topic.startswith(p) for p in self.config.tracks)
+        if not isinstance(msg, Tracks) or not wanted:
             self.ignored += 1
             return
         try:

@@ -10,6 +10,7 @@ import pytest
 from events.engine import EventEngine
 from events.errors import EventsError
 from events.history import TrackHistory
+from events.scene import scene_from_dict
 from percept.messages import TrackStatus
 from tests.events.scripted import SQUARE, run, scene, starts, straight, timeline, tracks_3d
 
@@ -53,6 +54,18 @@ def test_stale_and_removed_tracks_are_forgotten_and_slots_reused() -> None:
     assert [e.stamp_ns for e in starts(events)] == [2_300_000_000]
 
 
+def test_tentative_tracks_keep_their_slot_until_stale() -> None:
+    eng = EventEngine(scene(INTRUSION, ZONE, tracks={"forget_after_s": 1.0}))
+    tentative = {"status": TrackStatus.TENTATIVE}
+    eng.update(tracks_3d(0.0, [(4, 5.0, 5.0, tentative)]))
+    slot = eng.history.slot_of[4]
+    eng.update(tracks_3d(0.5, [(4, 5.0, 5.0, tentative)]))
+    assert eng.history.slot_of == {4: slot}  # seen, though never recorded (not CONFIRMED)
+    assert np.all(np.isnan(eng.history.t[slot]))
+    eng.update(tracks_3d(1.6, []))
+    assert eng.history.slot_of == {}
+
+
 def test_memory_is_bounded_over_many_tracks() -> None:
     eng = EventEngine(scene(INTRUSION, ZONE, tracks={"forget_after_s": 0.5, "history_len": 16}))
     for k in range(400):  # 400 updates, a new set of 50 ids every 2 s
@@ -91,3 +104,17 @@ def test_history_velocity_is_a_windowed_fit() -> None:
                                                                       pytest.approx(1.1, abs=0.1)]
     assert h.slots(np.array([6, 7]))[1].tolist() == [False, True]
     assert h.seconds(1_000_000_000) == 0.0 and math.isclose(h.seconds(3_000_000_000), 2.0)  # since the first
+
+
+def test_latency_bench_scene_has_20_rules_and_raises_events() -> None:
+    from bench.events import bench_engine, bench_scene, make_updates
+
+    sc = scene_from_dict(bench_scene(), "bench")
+    assert len(sc.rules) == 20 and len({r.type for r in sc.rules}) == 8
+    updates = make_updates(200, 150)
+    assert len(updates[0]) == 200
+    row = bench_engine(updates)
+    assert row["rules"] == 20 and row["events"] > 100 and row["with_events"]["n"] > 100
+    eng = EventEngine(sc)
+    kinds = {e.event_type for m in updates for e in eng.update(m)}
+    assert {"intrusion", "line_crossing", "running", "speed", "wrong_way"} <= kinds
