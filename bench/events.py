@@ -15,6 +15,8 @@ and a few bags), 10 Hz of simulated time, so every update satisfies some rule.
   runs it), fed ``Tracks`` over ipc at ``--rate`` updates per second of wall time; for every
   ``Event`` a subscriber here receives on ``events/bench``, latency = its arrival time - the time
   the ``Tracks`` update it came from (same ``stamp_ns``) was published.
+* **relay**: the same ``Tracks`` through a pass-through ``relay`` node in the same way: what the
+  bus, the codec and the machine's scheduling cost without any rules.
 
 ``run()`` returns the rows as dicts; ``main()`` prints them (``--json``: one JSON list);
 ``register(registry)`` adds ``percept bench events`` (for a ``percept.commands`` entry point).
@@ -132,57 +134,71 @@ def bench_engine(updates: list[Tracks]) -> dict[str, Any]:
             "load_avg_1min": os.getloadavg()[0], "cpus": os.cpu_count()}
 
 
-def bench_bus(updates: list[Tracks], rate_hz: float, workdir: Path) -> dict[str, Any]:
-    """Tracks published to the events node (its own process); latency of each Event received here."""
-    scene_path = workdir / "bench-scene.yaml"
-    scene_path.write_text(yaml.safe_dump(bench_scene()), encoding="utf-8")
-    tracks_ep, events_ep = f"ipc://{workdir}/tracks.sock", f"ipc://{workdir}/events.sock"
-    spec = NodeSpec(name="events", type="events.node:EventsNode", endpoint=events_ep,
-                    config={"scene": str(scene_path)}, connect=(tracks_ep,), subscribe=("bench/tracks",),
-                    policy="reliable", hwm=1000, stats_period_s=0.0)
+def _through_node(updates: list[Tracks], rate_hz: float, workdir: Path, node_type: str,
+                  config: dict[str, Any], out_prefix: str) -> list[tuple[int, Any]]:
+    """Publish ``updates`` on ``bench/tracks`` to a node of ``node_type`` in its own process;
+    ``(latency ns, message)`` of everything it publishes under ``out_prefix`` (latency: arrival here
+    - publication of the Tracks update with the message's ``stamp_ns``)."""
+    tracks_ep, out_ep = f"ipc://{workdir}/tracks.sock", f"ipc://{workdir}/out.sock"
+    spec = NodeSpec(name="node", type=node_type, endpoint=out_ep, config=config, connect=(tracks_ep,),
+                    subscribe=("bench/tracks",), policy="reliable", hwm=1000, stats_period_s=0.0)
     pub = Publisher(tracks_ep, hwm=1000, send_timeout_ms=-1)
     proc = subprocess.Popen([sys.executable, "-m", "percept.shell", spec.to_json()], env=dict(os.environ))
     sent: dict[int, int] = {}
-    got: list[tuple[int, Event]] = []
+    got: list[tuple[int, Any]] = []
+
+    def take(sub: Subscriber, timeout: float) -> None:
+        env = sub.recv(timeout=timeout)
+        if env is not None:
+            got.append((time.time_ns(), env.msg))
+
     try:
         if not pub.wait_for_subscribers(1, 30.0):
-            raise RuntimeError("the events node did not subscribe within 30 s")
-        sub = Subscriber([events_ep], ("events/",), policy="reliable", hwm=10000)
+            raise RuntimeError(f"the {node_type} node did not subscribe within 30 s")
+        sub = Subscriber([out_ep], (out_prefix,), policy="reliable", hwm=10000)
         time.sleep(1.0)  # let our subscription reach the node's publisher
-        period = 1.0 / rate_hz
         t_next = time.perf_counter()
         for msg in updates:
-            t_next += period
+            t_next += 1.0 / rate_hz
             while (left := t_next - time.perf_counter()) > 0:
-                env = sub.recv(timeout=min(left, 0.005))
-                if env is not None:
-                    got.append((time.time_ns(), env.msg))  # type: ignore[arg-type]
+                take(sub, min(left, 0.005))
             sent[msg.stamp_ns] = time.time_ns()
             pub.publish("bench/tracks", msg)
         deadline = time.monotonic() + 3.0
         while time.monotonic() < deadline:
-            env = sub.recv(timeout=0.1)
-            if env is not None:
-                got.append((time.time_ns(), env.msg))  # type: ignore[arg-type]
+            take(sub, 0.1)
         sub.close()
     finally:
         proc.terminate()
         proc.wait(timeout=10)
         pub.close()
-    lat = [(t - sent[e.stamp_ns]) / 1e6 for t, e in got if isinstance(e, Event) and e.stamp_ns in sent]
-    starts = [(t - sent[e.stamp_ns]) / 1e6 for t, e in got if isinstance(e, Event) and e.phase == "start"]
-    return {"kind": "bus", "rate_hz": rate_hz, "updates": len(updates), "events": len(got),
-            "all": _pct(lat), "starts": _pct(starts)}
+    return [(t - sent[m.stamp_ns], m) for t, m in got if m.stamp_ns in sent]
+
+
+def bench_bus(updates: list[Tracks], rate_hz: float, workdir: Path) -> list[dict[str, Any]]:
+    """The events node's latency, and the same Tracks through a pass-through ``relay`` node (what
+    the bus and the machine cost without any rules)."""
+    scene_path = workdir / "bench-scene.yaml"
+    scene_path.write_text(yaml.safe_dump(bench_scene()), encoding="utf-8")
+    got = _through_node(updates, rate_hz, workdir, "events.node:EventsNode", {"scene": str(scene_path)},
+                        "events/")
+    lat = [ns / 1e6 for ns, e in got if isinstance(e, Event)]
+    starts = [ns / 1e6 for ns, e in got if isinstance(e, Event) and e.phase == "start"]
+    relay = [ns / 1e6 for ns, _ in _through_node(updates, rate_hz, workdir, "relay",
+                                                 {"rename": {"bench/": "out/"}}, "out/")]
+    return [{"kind": "bus", "rate_hz": rate_hz, "updates": len(updates), "events": len(lat),
+             "all": _pct(lat), "starts": _pct(starts), "load_avg_1min": os.getloadavg()[0]},
+            {"kind": "relay", "rate_hz": rate_hz, "updates": len(updates), "all": _pct(relay)}]
 
 
 def run(n_tracks: int = 200, n_updates: int = 600, rate_hz: float = 50.0, bus: bool = True,
         seed: int = 0) -> list[dict[str, Any]]:
-    """The engine row and (with ``bus``) the bus row."""
+    """The engine row and (with ``bus``) the bus and relay rows."""
     updates = make_updates(n_tracks, n_updates, seed)
     rows = [bench_engine(updates)]
     if bus:
         with tempfile.TemporaryDirectory(prefix="pev-", dir="/tmp") as d:
-            rows.append(bench_bus(updates, rate_hz, Path(d)))
+            rows += bench_bus(updates, rate_hz, Path(d))
     return rows
 
 
