@@ -24,13 +24,26 @@ from events.geometry import Located, Locator
 from events.history import TrackFrame, TrackHistory
 from events.lifecycle import Lifecycle
 from events.rules import RULE_TYPES, Hit, Rule
-from events.scene import Scene
+from events.scene import Scene, SceneRule
 from percept.messages import Event, Tracks, TrackStatus
 
 
-def build_rules(scene: Scene, history: TrackHistory) -> list[Rule]:
-    """One rule object per entry of ``scene.rules``, sharing ``history``'s slots."""
-    return [RULE_TYPES[r.type](r.config, r.name, scene.zones, scene.lines, history) for r in scene.rules]
+def build_rules(specs: Sequence[SceneRule], scene: Scene, history: TrackHistory) -> list[Rule]:
+    """One rule object per spec (on ``scene``'s zones and lines), sharing ``history``'s slots."""
+    out = []
+    for spec in specs:
+        cls = RULE_TYPES.get(spec.type)
+        if cls is None:
+            raise EventsError(f"rule {spec.name!r}: unknown rule type {spec.type!r}; "
+                              f"known: {sorted(RULE_TYPES)}")
+        if not isinstance(spec.config, cls.Config):
+            raise EventsError(f"rule {spec.name!r}: expected a {cls.Config.__name__}, "
+                              f"got {type(spec.config).__name__}")
+        problem = cls.check(spec.config, scene.zones, scene.lines)
+        if problem is not None:
+            raise EventsError(f"rule {spec.name!r}: {problem[0]}: {problem[1]}")
+        out.append(cls(spec.config, spec.name, scene.zones, scene.lines, history))
+    return out
 
 
 @dataclass
@@ -47,15 +60,15 @@ class EngineStats:
 
 
 class EventEngine:
-    """Runs ``rules`` (default: the scene's) over ``Tracks`` of one camera or scene."""
+    """Runs ``rules`` (default: the scene's ``rules``) over ``Tracks`` of one camera or scene."""
 
-    def __init__(self, scene: Scene, rules: Sequence[Rule] | None = None) -> None:
+    def __init__(self, scene: Scene, rules: Sequence[SceneRule] | None = None) -> None:
         ts = scene.tracks
         self.scene = scene
         self.history = TrackHistory(length=ts.history_len, window_s=ts.velocity_window_s,
                                     min_span_s=ts.min_velocity_span_s, forget_after_s=ts.forget_after_s)
         self.locator = Locator(scene.frame, scene.homography, ts.box_sigma_frac, ts.young_age)
-        self.rules = list(rules) if rules is not None else build_rules(scene, self.history)
+        self.rules = build_rules(scene.rules if rules is None else rules, scene, self.history)
         self.lifecycle = Lifecycle(scene.name, scene.camera, scene.lifecycle)
         self.stats = EngineStats()
         self._last_ns: int | None = None

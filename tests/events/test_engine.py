@@ -10,7 +10,8 @@ import pytest
 from events.engine import EventEngine
 from events.errors import EventsError
 from events.history import TrackHistory
-from events.scene import scene_from_dict
+from events.rules_zone import IntrusionConfig
+from events.scene import SceneRule, scene_from_dict
 from percept.messages import TrackStatus
 from tests.events.scripted import SQUARE, run, scene, starts, straight, timeline, tracks_3d
 
@@ -118,3 +119,19 @@ def test_latency_bench_scene_has_20_rules_and_raises_events() -> None:
     eng = EventEngine(sc)
     kinds = {e.event_type for m in updates for e in eng.update(m)}
     assert {"intrusion", "line_crossing", "running", "speed", "wrong_way"} <= kinds
+
+
+def test_engine_runs_a_given_subset_of_rules_and_checks_them() -> None:
+    sc = scene([*INTRUSION, {"type": "running"}], ZONE)
+    only_running = EventEngine(sc, [r for r in sc.rules if r.type == "running"])
+    assert [r.TYPE for r in only_running.rules] == ["running"]
+    assert run(only_running, timeline({1: _still_inside()}, 3.0)) == []  # no intrusion rule here
+    bad = SceneRule("intrusion", "intrusion", IntrusionConfig(zone="nowhere"))
+    with pytest.raises(EventsError, match=r"rule 'intrusion': zone: unknown zone 'nowhere'"):
+        EventEngine(sc, [bad])
+    with pytest.raises(EventsError, match=r"rule 'x': unknown rule type 'teleport'"):
+        EventEngine(sc, [SceneRule("x", "teleport", IntrusionConfig(zone="z"))])
+
+
+def _still_inside():
+    return straight((5.0, 5.0), (0.0, 0.0))
