@@ -6,11 +6,17 @@
     percept calibrate check --calib KITTI_CALIB.txt --lidar SCAN.bin --image IMG --out overlay.png
                             [--cam 2]
 
+    percept calibrate ground --pairs PAIRS.yaml|PAIRS.csv --out H.yaml [--ransac [--threshold M]]
+                             [--image-size WxH] [--json]
+
 ``camera`` calibrates intrinsics from chessboard views and writes a percept calibration YAML
 (``calib.formats``); with ``--json`` it prints one JSON object
 ``{"fx", "fy", "cx", "cy", "dist", "rms", "views_used"}`` on stdout (logs go to stderr).
 ``check`` draws a KITTI lidar scan over the camera image to check an extrinsic calibration by eye.
-Both exit with code 2 and a message on stderr when the input is unusable.
+``ground`` fits an image->ground-plane homography to four or more marked pixel <-> metre pairs
+(``calib.ground``) and reports its reprojection error; with ``--json`` one JSON object
+``{"homography", "pairs", "inliers", "rms_error_m", "max_error_m", "rms_error_px"}``.
+All exit with code 2 and a one-line message on stderr when the input is unusable.
 """
 
 from __future__ import annotations
@@ -126,8 +132,52 @@ def cmd_calibrate_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size(text: str) -> tuple[int, int]:
+    """``"960x540"`` -> ``(960, 540)`` pixels."""
+    try:
+        w, h = (int(p) for p in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 960x540, got {text!r}") from None
+    if w <= 0 or h <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive WIDTHxHEIGHT, got {text!r}")
+    return w, h
+
+
+def cmd_calibrate_ground(args: argparse.Namespace) -> int:
+    """Ground-plane homography from marked pairs; returns 0, or 2 on a CalibrationError."""
+    import dataclasses
+
+    from calib.errors import CalibrationError
+    from calib.ground import estimate_ground_homography, read_pairs, save_ground_yaml
+
+    try:
+        if args.threshold <= 0:
+            raise CalibrationError(f"--threshold: expected > 0 metres, got {args.threshold}")
+        pairs = read_pairs(args.pairs)
+        if args.image_size is not None:
+            pairs = dataclasses.replace(pairs, image_size=args.image_size)
+        result = estimate_ground_homography(pairs, ransac=args.ransac, ransac_threshold_m=args.threshold,
+                                            where=str(args.pairs))
+        save_ground_yaml(args.out, result)
+    except CalibrationError as exc:
+        return _fail("ground", exc)
+    except OSError as exc:
+        return _fail("ground", CalibrationError(f"{args.out}: cannot write ({exc.strerror or exc})"))
+    if args.json:
+        doc = {"homography": result.H.tolist(), "pairs": result.pairs, "inliers": result.inlier_count,
+               "rms_error_m": result.rms_error_m, "max_error_m": result.max_error_m,
+               "rms_error_px": result.rms_error_px}
+        sys.stdout.write(json.dumps(doc) + "\n")
+    else:
+        sys.stdout.write(f"homography from {result.pairs} pairs ({result.inlier_count} inliers): "
+                         f"reprojection RMS {result.rms_error_m:.4f} m (max {result.max_error_m:.4f} m), "
+                         f"{result.rms_error_px:.3f} px; wrote {args.out}\n")
+    sys.stdout.flush()
+    return 0
+
+
 def register(registry: Any) -> None:
-    """Add ``percept calibrate {camera,check}`` to ``registry.commands`` (argparse subparsers)."""
+    """Add ``percept calibrate {camera,check,ground}`` to ``registry.commands`` (argparse subparsers)."""
     c = registry.commands.add_parser("calibrate", help="camera calibration and calibration checks",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -158,3 +208,15 @@ def register(registry: Any) -> None:
     chk.add_argument("--out", required=True, help="overlay image to write (.png or .jpg)")
     chk.add_argument("--cam", type=int, default=2, choices=range(4), help="KITTI camera 0-3 (default 2)")
     chk.set_defaults(func=cmd_calibrate_check)
+
+    gnd = sub.add_parser("ground", help="image->ground-plane homography from marked point pairs")
+    gnd.add_argument("--pairs", required=True,
+                     help="pairs file: YAML (pairs: [{image: [u, v], ground: [x, y]}, ...]) or CSV u,v,x,y")
+    gnd.add_argument("--out", required=True, help="ground calibration YAML to write")
+    gnd.add_argument("--ransac", action="store_true", help="robust fit that ignores mismarked pairs")
+    gnd.add_argument("--threshold", type=float, default=0.5,
+                     help="RANSAC inlier distance on the ground, metres (default 0.5)")
+    gnd.add_argument("--image-size", type=_size, default=None, metavar="WxH",
+                     help="image size to record in the output (default: the pairs file's, if any)")
+    gnd.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    gnd.set_defaults(func=cmd_calibrate_ground)

@@ -137,7 +137,10 @@ def decode(frames: Sequence[Any], limits: CodecLimits = DEFAULT_LIMITS) -> Envel
             version != cls.VERSION and version not in cls.LEGACY_ARRAY_NAMES):
         readable = sorted({cls.VERSION, *cls.LEGACY_ARRAY_NAMES})
         raise DecodeError(f"{schema}: unsupported version {version!r}, this build reads {readable}")
-    renames = cls.LEGACY_ARRAY_NAMES.get(version, {}) if version != cls.VERSION else {}
+    renames: Mapping[str, str] = {}
+    if version != cls.VERSION:  # an older version: renamed arrays, scalars it did not have yet
+        renames = cls.LEGACY_ARRAY_NAMES.get(version, {})
+        scalars = {**cls.LEGACY_SCALAR_DEFAULTS.get(version, {}), **scalars}
     arrays = _decode_arrays(cls, entries, frames[2:], limits, renames)
     _check_scalars(cls, scalars, limits)
     try:

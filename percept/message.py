@@ -115,6 +115,10 @@ class Message:
     #: Older wire versions this build still decodes, each with its renamed array fields
     #: (old name -> current name). A schema change bumps ``VERSION`` and adds a row here.
     LEGACY_ARRAY_NAMES: ClassVar[Mapping[int, Mapping[str, str]]] = {}
+    #: Scalar fields an older wire version lacks, with the value they decode to (version ->
+    #: field -> value); a version listed here must also have a row in ``LEGACY_ARRAY_NAMES``.
+    #: Array fields an old version lacks are declared ``optional`` and filled by the class.
+    LEGACY_SCALAR_DEFAULTS: ClassVar[Mapping[int, Mapping[str, Any]]] = {}
     ARRAYS: ClassVar[Mapping[str, ArraySpec]] = {}
     SCALARS: ClassVar[Mapping[str, Scalar]] = {}
 

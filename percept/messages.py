@@ -23,6 +23,7 @@ __all__ = [
     "Detections2D",
     "Detections3D",
     "Event",
+    "EventPhase",
     "Image",
     "NodeStats",
     "PointCloud",
@@ -446,23 +447,54 @@ class Severity(enum.StrEnum):
     CRITICAL = "critical"
 
 
+class EventPhase(enum.StrEnum):
+    """Where an :class:`Event` is in its lifecycle: raised, still going on, over."""
+
+    START = "start"
+    UPDATE = "update"
+    END = "end"
+
+
+def _no_snapshot() -> np.ndarray:
+    return np.zeros(0, np.uint8)
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Event(Message):
-    """An anomaly or rule event raised at ``stamp_ns`` (e.g. intrusion, loitering).
+    """An anomaly or rule event at ``stamp_ns`` (e.g. intrusion, loitering), one phase of its life.
+
+    One event is a ``start`` message, any number of ``update`` messages and an ``end`` message,
+    all with the same ``event_id``; ``stamp_ns`` is the time of the data (track update) behind
+    each message.
 
     Attributes:
-        event_type: rule name, e.g. ``"intrusion"``, ``"line_crossing"``.
+        event_type: rule type, e.g. ``"intrusion"``, ``"line_crossing"``.
         severity: :class:`Severity` value.
         track_ids: ids of the tracks involved.
         zone: name of the zone or line involved, ``""`` if none.
         evidence: flat map of measured values behind the decision (dwell seconds, speed, ...).
         text: human-readable one-line description.
+        event_id: stable across the phases of one event (e.g. ``"plaza-intrusion-3"``); ``""`` for
+            one-shot events such as the simulator's ground truth.
+        phase: :class:`EventPhase` value.
+        camera: name of the camera or scene that raised it, ``""`` if none.
+        snapshot: uint8 (nbytes,) JPEG image of the scene or object (empty when there is none).
+
+    Wire versions: 2 (this one); version 1 (no ``event_id``, ``phase``, ``camera``, ``snapshot``)
+    still decodes, as phase ``start`` with empty id, camera and snapshot.
     """
 
     SCHEMA: ClassVar[str] = "percept.Event"
+    VERSION: ClassVar[int] = 2
+    LEGACY_ARRAY_NAMES: ClassVar[Mapping[int, Mapping[str, str]]] = {1: {}}
+    LEGACY_SCALAR_DEFAULTS: ClassVar[Mapping[int, Mapping[str, Any]]] = {
+        1: {"event_id": "", "phase": EventPhase.START.value, "camera": ""},
+    }
+    ARRAYS: ClassVar[Mapping[str, ArraySpec]] = {"snapshot": ArraySpec(("u1",), ((N,),), optional=True)}
     SCALARS: ClassVar[Mapping[str, Scalar]] = {
         "event_type": Scalar.STR, "severity": Scalar.STR, "track_ids": Scalar.INT_TUPLE,
         "zone": Scalar.STR, "evidence": Scalar.FLAT_MAP, "text": Scalar.STR,
+        "event_id": Scalar.STR, "phase": Scalar.STR, "camera": Scalar.STR,
     }
 
     event_type: str
@@ -471,16 +503,25 @@ class Event(Message):
     zone: str = ""
     evidence: Mapping[str, int | float | str | bool] = field(default_factory=dict)
     text: str = ""
+    event_id: str = ""
+    phase: str = EventPhase.START
+    camera: str = ""
+    snapshot: np.ndarray = field(default_factory=_no_snapshot)
 
     def __post_init__(self) -> None:
+        snap = _no_snapshot() if self.snapshot is None else as_array("Event", "snapshot", self.snapshot, "u1")
+        object.__setattr__(self, "snapshot", snap)
         super().__post_init__()
         _require(isinstance(self.event_type, str) and bool(self.event_type), "Event",
                  "event_type must be a non-empty str")
-        try:
-            object.__setattr__(self, "severity", Severity(self.severity).value)
-        except ValueError:
-            raise MessageError(f"Event.severity: expected one of {[s.value for s in Severity]}, "
-                               f"got {self.severity!r}") from None
+        for name, enum_cls in (("severity", Severity), ("phase", EventPhase)):
+            try:
+                object.__setattr__(self, name, enum_cls(getattr(self, name)).value)
+            except ValueError:
+                raise MessageError(f"Event.{name}: expected one of {[s.value for s in enum_cls]}, "
+                                   f"got {getattr(self, name)!r}") from None
+        for name in ("zone", "text", "event_id", "camera"):
+            _require(isinstance(getattr(self, name), str), "Event", f"{name} must be a str")
         object.__setattr__(self, "track_ids", tuple(int(t) for t in self.track_ids))
         _require(all(isinstance(k, str) and isinstance(v, int | float | str | bool)
                      for k, v in dict(self.evidence).items()), "Event",
@@ -489,6 +530,10 @@ class Event(Message):
 
     def wire_scalars(self) -> dict[str, Any]:
         return {**super().wire_scalars(), "evidence": dict(self.evidence)}
+
+    def wire_arrays(self) -> dict[str, np.ndarray]:
+        """The snapshot when there is one (an empty snapshot is not sent)."""
+        return {"snapshot": self.snapshot} if self.snapshot.size else {}
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

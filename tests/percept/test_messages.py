@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import msgpack
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +19,7 @@ from percept.messages import (
     Detections2D,
     Detections3D,
     Event,
+    EventPhase,
     Image,
     NodeStats,
     PointCloud,
@@ -170,6 +172,10 @@ def events(draw: st.DrawFn) -> Event:
         zone=draw(text),
         evidence=draw(st.dictionaries(text, evidence_values, max_size=5)),
         text=draw(text),
+        event_id=draw(text),
+        phase=draw(st.sampled_from([*EventPhase, *(p.value for p in EventPhase)])),
+        camera=draw(text),
+        snapshot=draw(hnp.arrays(np.uint8, (draw(st.integers(0, 64)),))),
     )
 
 
@@ -642,6 +648,72 @@ def test_event_validation() -> None:
         Event(stamp_ns=0, frame_id="", event_type="x", evidence={1: 2.0})
     ev = Event(stamp_ns=0, frame_id="", event_type="x", track_ids=[np.int64(3), 4])
     assert ev.track_ids == (3, 4) and all(type(t) is int for t in ev.track_ids)
+
+
+def test_event_phase_and_lifecycle_fields() -> None:
+    with pytest.raises(MessageError, match=r"Event\.phase: expected one of \['start', 'update', 'end'\], "
+                                           r"got 'begin'"):
+        Event(stamp_ns=0, frame_id="", event_type="x", phase="begin")
+    ev = Event(stamp_ns=0, frame_id="", event_type="x", phase=EventPhase.END, event_id="plaza-intrusion-1",
+               camera="cctv")
+    assert ev.phase == "end" and type(ev.phase) is str
+    assert Event(stamp_ns=0, frame_id="", event_type="x").phase == "start"
+    with pytest.raises(MessageError, match=r"Event: camera must be a str"):
+        Event(stamp_ns=0, frame_id="", event_type="x", camera=3)  # type: ignore[arg-type]
+    with pytest.raises(MessageError, match=r"Event\.snapshot: expected dtype \|u1, got <f4"):
+        Event(stamp_ns=0, frame_id="", event_type="x", snapshot=np.zeros(3, np.float32))
+    with pytest.raises(MessageError, match=r"Event\.snapshot: expected shape \(N,\)"):
+        Event(stamp_ns=0, frame_id="", event_type="x", snapshot=np.zeros((2, 2), np.uint8))
+
+
+def test_event_snapshot_travels_only_when_present() -> None:
+    bare = Event(stamp_ns=1, frame_id="world", event_type="x")
+    assert bare.snapshot.dtype == np.uint8 and bare.snapshot.shape == (0,)
+    assert len(bare.to_frames("events/cam")) == 2  # topic + header, no empty array frame
+    decoded = decode(bare.to_frames("events/cam")).msg
+    assert decoded == bare and decoded.snapshot.shape == (0,)
+    jpeg = np.frombuffer(b"\xff\xd8\xff\xe0 not really a jpeg \xff\xd9", np.uint8)
+    with_snap = bare.replace(snapshot=jpeg)
+    frames = with_snap.to_frames("events/cam")
+    assert len(frames) == 3 and bytes(frames[2]) == jpeg.tobytes()
+    assert decode(frames).msg.snapshot.tobytes() == jpeg.tobytes()
+
+
+def _event_v1_frames(topic: str = "gt/events") -> list[bytes]:
+    """An Event exactly as version 1 put it on the wire (no event_id, phase, camera, snapshot)."""
+    header = {"s": "percept.Event", "v": 1,
+              "h": {"stamp_ns": 3_000_000_000, "frame_id": "world", "seq": 4, "event_type": "wrong_way",
+                    "severity": "info", "track_ids": [3], "zone": "plaza",
+                    "evidence": {"start_ns": 2_000_000_000, "heading_deg": 176.0}, "text": "scripted"},
+              "a": []}
+    return [topic.encode(), msgpack.packb(header, use_bin_type=True)]
+
+
+def test_event_v1_still_decodes_as_a_start_without_id() -> None:
+    ev = decode(_event_v1_frames()).msg
+    assert isinstance(ev, Event)
+    assert (ev.event_type, ev.track_ids, ev.zone, ev.seq) == ("wrong_way", (3,), "plaza", 4)
+    assert ev.evidence == {"start_ns": 2_000_000_000, "heading_deg": 176.0}
+    assert (ev.phase, ev.event_id, ev.camera, ev.snapshot.size) == ("start", "", "", 0)
+    # re-encoding writes version 2, which decodes to the same message
+    assert msgpack.unpackb(ev.to_frames("gt/events")[1])["v"] == 2
+    assert decode(ev.to_frames("gt/events")).msg == ev
+
+
+def test_event_v1_with_v2_fields_or_unknown_version_is_refused() -> None:
+    frames = _event_v1_frames()
+    header = msgpack.unpackb(frames[1])
+    header["h"]["colour"] = "red"
+    with pytest.raises(DecodeError, match=r"Event: header fields: missing \[\], unexpected \['colour'\]"):
+        decode([frames[0], msgpack.packb(header)])
+    header = msgpack.unpackb(frames[1])
+    header["v"] = 3
+    with pytest.raises(DecodeError, match=r"Event: unsupported version 3, this build reads \[1, 2\]"):
+        decode([frames[0], msgpack.packb(header)])
+    header = msgpack.unpackb(frames[1])
+    header["v"] = 2  # a v2 header must carry the new fields itself
+    with pytest.raises(DecodeError, match=r"missing \['camera', 'event_id', 'phase'\]"):
+        decode([frames[0], msgpack.packb(header)])
 
 
 @pytest.mark.parametrize("field", ["stamp_ns", "seq"])
