@@ -33,6 +33,7 @@ import numpy as np
 from events.engine import EventEngine
 from events.evaluate import evaluate_files, format_table
 from events.geometry import BOX_FIELDS
+from events.jsonl import event_to_json
 from events.scene import load_scene
 from fusion.lifecycle import reported, tracks_message
 from fusion.tracker2d import Tracker2D, Tracker2DConfig
@@ -46,13 +47,6 @@ SCENE = REPO / "configs" / "scenes" / "plaza.yaml"
 TRACKS = {"world": "gt/tracks/world", "camera": "camera/cctv/detections"}
 #: The simulated detector scores fully visible people about 0.9 and false positives 0.3-0.6.
 TRACKER = Tracker2DConfig(track_high=0.5, new_track_thresh=0.6, track_low=0.1)
-
-
-def _event_json(e: Event) -> dict[str, Any]:
-    """The JSONL sink's fields of ``e`` (snapshot left out)."""
-    return {"stamp_ns": e.stamp_ns, "event_type": e.event_type, "track_ids": list(e.track_ids),
-            "zone": e.zone, "severity": e.severity, "phase": e.phase, "event_id": e.event_id,
-            "camera": e.camera, "evidence": dict(e.evidence), "text": e.text}
 
 
 class _IdVotes:
@@ -99,7 +93,7 @@ def simulate(scenario: str = "plaza", duration_s: float | None = None, seed: int
         src.advance_to(src.clock.now_ns() + 100_000_000)
         for topic, msg in src.outputs:
             if topic == "gt/events" and isinstance(msg, Event):
-                gt.append(_event_json(msg))
+                gt.append(event_to_json(msg))
             elif camera and topic == "gt/camera/cctv/boxes" and isinstance(msg, Detections2D):
                 votes.gt[msg.stamp_ns] = msg
             elif topic == TRACKS[tracks]:
@@ -107,7 +101,7 @@ def simulate(scenario: str = "plaza", duration_s: float | None = None, seed: int
                 if isinstance(update, Tracks):
                     if camera:
                         votes.add(update)
-                    detected += [_event_json(e) for e in engine.update(update)]
+                    detected += [event_to_json(e) for e in engine.update(update)]
         src.outputs.clear()
     return gt, [votes.rename(d) for d in detected] if camera else detected, engine
 

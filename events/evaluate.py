@@ -21,7 +21,6 @@ over the matched pairs, in seconds.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -31,6 +30,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from events.errors import EventsError
+from events.jsonl import read_events_jsonl
 
 
 @dataclass(frozen=True)
@@ -47,34 +47,13 @@ class EventRecord:
 
 
 def _read_jsonl(path: Path | str) -> list[EventRecord]:
-    """Event lines of ``path`` (a minimal reader of the JSONL sink's format; errors name the line)."""
-    p = Path(path)
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EventsError(f"{p}: cannot read: {exc}") from exc
+    """Event lines of ``path`` (the JSONL sink's format, :mod:`events.jsonl`; errors name the line)."""
     out = []
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            d = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise EventsError(f"{p}:{n}: not a JSON object: {exc.msg}") from None
-        if not isinstance(d, dict):
-            raise EventsError(f"{p}:{n}: expected a JSON object, got {type(d).__name__}")
-        for key, kind in (("stamp_ns", int), ("event_type", str)):
-            if not isinstance(d.get(key), kind) or isinstance(d.get(key), bool):
-                raise EventsError(f"{p}:{n}: {key}: missing or not {kind.__name__}")
-        ids = d.get("track_ids", [])
-        if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
-            raise EventsError(f"{p}:{n}: track_ids: expected a list of integers")
-        evidence = d.get("evidence") or {}
-        onset = evidence.get("start_ns") if isinstance(evidence, dict) else None
-        out.append(EventRecord(stamp_ns=d["stamp_ns"], event_type=d["event_type"], track_ids=tuple(ids),
-                               zone=str(d.get("zone", "")), phase=str(d.get("phase", "start")),
-                               event_id=str(d.get("event_id", "")),
-                               onset_ns=onset if isinstance(onset, int) else d["stamp_ns"]))
+    for e in read_events_jsonl(path):
+        onset = e.evidence.get("start_ns")
+        out.append(EventRecord(stamp_ns=e.stamp_ns, event_type=e.event_type, track_ids=e.track_ids,
+                               zone=e.zone, phase=e.phase, event_id=e.event_id,
+                               onset_ns=onset if isinstance(onset, int) else e.stamp_ns))
     return out
 
 
