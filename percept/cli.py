@@ -199,7 +199,7 @@ def _add_builtin_commands(sub: Any) -> None:
     e = sub.add_parser("echo", help="print the messages of a topic as JSON lines")
     e.add_argument("topic", help="topic or topic prefix ('' for all)")
     _add_graph_source(e)
-    e.add_argument("-n", "--count", type=_positive_int, default=None, metavar="N",
+    e.add_argument("-n", "--count", type=cliutil.positive_int, default=None, metavar="N",
                    help="stop after N messages (default: no limit)")
     e.add_argument("--timeout", type=float, default=None, metavar="SEC",
                    help="stop after SEC seconds (default: no limit)")
@@ -210,16 +210,6 @@ def _add_builtin_commands(sub: Any) -> None:
     d = sub.add_parser("demo", help="run the built-in end-to-end demo (simulator to sink, one process each)")
     d.add_argument("--duration", type=float, default=5.0, metavar="SEC", help="how long the demo runs")
     d.set_defaults(func=cmd_demo)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

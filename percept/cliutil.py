@@ -250,6 +250,17 @@ class Parser(argparse.ArgumentParser):
         self.register("action", "parsers", _Commands)
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (``0`` would be ambiguous: none, or no limit?)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
 def add_commands(parser: argparse.ArgumentParser, dest: str, title: str = "commands") -> Any:
     """A required sub-command group on ``parser``, listed as ``COMMAND`` under ``title``."""
     return parser.add_subparsers(dest=dest, required=True, title=title, metavar="COMMAND")
