@@ -22,8 +22,9 @@ from percept.messages import Image, Tracks
 from replay._mcap_scan import Chunk, ChunkContents, Scanner
 from replay.cli import register
 from replay.errors import LogError
-from replay.log import LogReader, LogWriter, recover
+from replay.log import MESSAGE_ENCODING, LogReader, LogWriter
 from replay.recorder import Recorder
+from replay.recover import recover
 
 REPO = Path(__file__).resolve().parents[2]
 RECORD_SCRIPT = """
@@ -39,18 +40,23 @@ def noisy_image(i: int) -> Image:
     return Image.from_bgr(data, stamp_ns=1_000_000 + i, frame_id="cam", seq=i)
 
 
-def complete_chunk_messages(path: Path) -> tuple[int, int]:
-    """(messages in intact chunks, largest chunk message count) of a possibly truncated file."""
+def complete_chunk_messages(path: Path) -> tuple[int, int, int, int]:
+    """(bus messages in intact chunks, most bus messages in one chunk, most records in one chunk,
+    Foxglove views in intact chunks) of a possibly truncated file."""
     sc = Scanner(path)
-    total = biggest = 0
+    total = biggest = records = views = 0
     for item in sc.scan():
         if isinstance(item, Chunk):
             contents = sc.load(item)
             if isinstance(contents, ChunkContents):
-                total += len(contents.messages)
-                biggest = max(biggest, len(contents.messages))
+                kinds = [sc.channels[m.channel_id].message_encoding for m in contents.messages]
+                n = kinds.count(MESSAGE_ENCODING)
+                total += n
+                biggest = max(biggest, n)
+                records = max(records, len(kinds))
+                views += kinds.count("protobuf")
     sc.close()
-    return total, biggest
+    return total, biggest, records, views
 
 
 def test_killed_recorder_is_recovered(tmp_path: Path) -> None:
@@ -82,10 +88,11 @@ def test_killed_recorder_is_recovered(tmp_path: Path) -> None:
         pub.close()
     with pytest.raises(LogError, match=r"killed\.mcap: .*byte offset \d+"):
         LogReader(out)
-    in_chunks, per_chunk = complete_chunk_messages(out)
-    assert per_chunk >= 5 and in_chunks >= 60 - per_chunk - 1  # only the open chunk was lost
+    in_chunks, per_chunk, records_per_chunk, views = complete_chunk_messages(out)
+    assert records_per_chunk >= 5 and in_chunks >= 60 - per_chunk - 1  # only the open chunk was lost
     rep = recover(out, tmp_path / "fixed.mcap")
-    assert rep.messages == in_chunks >= 40
+    assert rep.messages == in_chunks >= 40  # bus messages only (regression: views were counted too)
+    assert rep.views == views >= in_chunks - 1 and rep.other == 0
     with LogReader(tmp_path / "fixed.mcap") as r:
         got = [[bytes(f) for f in m.frames] for m in r.messages(["cam/front"])]
     assert got == published[:len(got)]
@@ -158,6 +165,20 @@ def test_log_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert len(lines) == 2 and lines[1]["schema"] == "percept.Image" and lines[1]["seq"] == 1
     assert lines[0]["data"] == {"dtype": "|u1", "shape": [32, 40, 3]} and lines[0]["log_time_ns"] == 2_000
 
+    args = parse(["log", "cat", str(path), "--topic", "trk", "--values"])
+    args.func(args)
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["stamp_ns"] for x in lines] == [100, 300, 200]
+    for line in lines:  # small arrays in full, as lists
+        want = image_tracks(line["stamp_ns"], *boxes[line["stamp_ns"]])
+        assert line["state"] == want.state.tolist() and line["track_id"] == want.track_id.tolist()
+        assert line["state_fields"] == ["x1", "y1", "x2", "y2"]
+    args = parse(["log", "cat", str(path), "--topic", "cam", "-n", "1", "--values"])
+    args.func(args)
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    head = noisy_image(0).data.reshape(-1)[:64].tolist()  # a big array: its first values, marked
+    assert line["data"] == {"dtype": "|u1", "shape": [32, 40, 3], "head": head, "truncated": True}
+
     mot = tmp_path / "mot.txt"
     args = parse(["log", "export", str(path), "--topic", "trk", "--format", "mot", "--out", str(mot)])
     assert args.func(args) == 0
@@ -186,7 +207,8 @@ def test_log_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     cut.write_bytes(path.read_bytes()[:-30])
     args = parse(["log", "recover", str(cut), "--out", str(tmp_path / "fixed.mcap")])
     args.func(args)
-    assert "recovered 22 messages from 1 chunks" in capsys.readouterr().out  # 11 + their 11 views
+    # bus messages only, their views apart (regression: "recovered 22 messages", 11 + their 11 views)
+    assert "recovered 11 messages (and 11 Foxglove views) from 1 chunks" in capsys.readouterr().out
     with LogReader(tmp_path / "fixed.mcap") as r:
         assert r.summary().count == 11
 
