@@ -22,9 +22,10 @@ import copy
 import logging
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from percept.errors import PerceptError
 
@@ -125,8 +126,42 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, digits: int 
 
 
 # -- progress ----------------------------------------------------------------------------------
-def _noop(done: float, total: float | None = None) -> None:
+class ProgressUpdate(Protocol):
+    """What :func:`progress` yields: a :data:`ProgressCallback` that also takes a ``status`` text
+    (shown after the count, e.g. ``"120 msgs playing"``)."""
+
+    def __call__(self, done: float, total: float | None = None, *, status: str | None = None) -> None: ...
+
+
+def _noop(done: float, total: float | None = None, *, status: str | None = None) -> None:
     """A progress callback that shows nothing."""
+
+
+class _Task:
+    """One rich task, updated at most every ``min_interval_s`` (the last values on :meth:`flush`)."""
+
+    def __init__(self, bar: Any, description: str, total: float | None, unit: str,
+                 min_interval_s: float = 0.05) -> None:
+        self.bar, self.unit, self.min_interval_s = bar, unit, min_interval_s
+        self.done, self.total, self.status = 0.0, total, ""
+        self.task = bar.add_task(description, total=total, count=self._count())
+        self._last = 0.0
+
+    def _count(self) -> str:
+        shown = f"{self.done:.0f}/{self.total:.0f}" if self.total is not None else f"{self.done:.0f}"
+        return " ".join(t for t in (shown, self.unit, self.status) if t)
+
+    def __call__(self, done: float, total: float | None = None, *, status: str | None = None) -> None:
+        self.done = done
+        self.total = self.total if total is None else total
+        self.status = self.status if status is None else status
+        now = time.monotonic()
+        if now - self._last >= self.min_interval_s or (self.total is not None and done >= self.total):
+            self.flush()
+            self._last = now
+
+    def flush(self) -> None:
+        self.bar.update(self.task, completed=self.done, total=self.total, count=self._count())
 
 
 def _rich_progress(stream: TextIO) -> Any:
@@ -160,36 +195,27 @@ def _logs_above(stream: TextIO) -> Iterator[None]:
             handler.setStream(stream)
 
 
-def _count_text(done: float, total: float | None, unit: str) -> str:
-    shown = f"{done:.0f}/{total:.0f}" if total is not None else f"{done:.0f}"
-    return f"{shown} {unit}".rstrip()
-
-
 @contextlib.contextmanager
 def progress(description: str, total: float | None = None, *, unit: str = "",
-             stream: TextIO | None = None) -> Iterator[ProgressCallback]:
-    """A progress bar for the ``with`` block; yields ``update(done, total=None)``.
+             stream: TextIO | None = None) -> Iterator[ProgressUpdate]:
+    """A progress bar for the ``with`` block; yields ``update(done, total=None, *, status=None)``.
 
     Shown on ``stream`` (default stderr) only when it is a terminal and rich is importable;
-    otherwise the callback does nothing. ``unit`` names what is counted (``"frames"``).
+    otherwise the callback does nothing. ``unit`` names what is counted (``"frames"``); a
+    ``total`` given to ``update`` replaces the first. Redrawn at most 20 times a second.
     """
     target = stream or sys.stderr
     bar = _rich_progress(target) if _isatty(target) else None
     if bar is None:
         yield _noop
         return
-    known = {"total": total}
     redirected = target is sys.stderr  # then rich proxies sys.stderr while the bar is live
     with bar, _logs_above(target) if redirected else contextlib.nullcontext():
-        task = bar.add_task(description, total=total, count=_count_text(0, total, unit))
-
-        def update(done: float, new_total: float | None = None) -> None:
-            if new_total is not None:
-                known["total"] = new_total
-            bar.update(task, completed=done, total=known["total"],
-                       count=_count_text(done, known["total"], unit))
-
-        yield update
+        task = _Task(bar, description, total, unit)
+        try:
+            yield task
+        finally:
+            task.flush()
 
 
 def track(items: Iterable[Any], description: str, total: float | None = None, *,

@@ -327,6 +327,13 @@ class LogReader:
                 continue
             yield LoggedMessage(ch.topic, t, frames)
 
+    def time_range_ns(self) -> tuple[int, int]:
+        """``(first, last)`` log time (ns) of all records, from the chunk index (nothing is
+        decompressed; views included); ``(0, 0)`` for an empty log."""
+        starts = [c.start_ns for c in self._chunks] + [m.log_time for m in self._loose.messages]
+        ends = [c.end_ns for c in self._chunks] + [m.log_time for m in self._loose.messages]
+        return (min(starts), max(ends)) if starts else (0, 0)
+
     def summary(self) -> LogSummary:
         """Per-topic schema, count and time span of the percept channels."""
         out = LogSummary(self.path)
