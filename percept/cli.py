@@ -136,7 +136,7 @@ COMMAND_ORDER = ("watch", "detect", "track2d", "track3d", "anomaly", "eval", "ev
 """Order of ``percept --help``'s command list (the main jobs first); others follow by name."""
 
 DESCRIPTION = """\
-Real-time perception for driving and CCTV: sensors, detectors, trackers, fusion and events
+Real-time perception for driving and CCTV: sensors, detectors, trackers, fusion and events \
 over a ZeroMQ bus, recorded to and replayed from MCAP logs.
 
 Run `percept COMMAND --help` for a command's options."""
@@ -207,7 +207,7 @@ def _add_builtin_commands(sub: Any) -> None:
                    help="show array contents (as lists; big arrays truncated) instead of dtype and shape")
     e.set_defaults(func=cmd_echo)
 
-    d = sub.add_parser("demo", help="run the built-in end-to-end demo (simulator to sink, one process each)")
+    d = sub.add_parser("demo", help="run the built-in demo graph (simulator, relay, sink)")
     d.add_argument("--duration", type=float, default=5.0, metavar="SEC", help="how long the demo runs")
     d.set_defaults(func=cmd_demo)
 
@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = cliutil.add_commands(p, "command")
     _add_builtin_commands(sub)
     # `percept bench bus|detect|track2d` are added by the bench package's plugin (bench.cli).
-    b = sub.add_parser("bench", help="benchmarks: bus, detector and tracker speed against references")
+    b = sub.add_parser("bench", help="benchmarks: bus, detector and tracker speed")
     bsub = cliutil.add_commands(b, "bench", "benchmarks")
     _register_plugins(CommandRegistry(commands=sub, bench=bsub))
     _sort_commands(sub)

@@ -22,6 +22,7 @@ import copy
 import logging
 import os
 import sys
+import textwrap
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -237,14 +238,29 @@ def _isatty(stream: TextIO) -> bool:
 
 
 # -- parsers -----------------------------------------------------------------------------------
+def _no_default(default: Any) -> bool:
+    """Whether an option's default says nothing worth showing (None, a flag's False, empty list)."""
+    return default is None or default is False or default is argparse.SUPPRESS or (
+        isinstance(default, list | tuple) and not default)
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Descriptions as written; every option's help ends with its default (when it has one)."""
+    """Descriptions wrapped by line (indented lines kept as written, for examples); every option's
+    help ends with its default (when it has one)."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        lines = []
+        for line in text.splitlines():
+            if not line.strip() or line[:1].isspace():
+                lines.append(indent + line)
+            else:
+                lines += textwrap.wrap(line, width, initial_indent=indent, subsequent_indent=indent)
+        return "\n".join(lines)
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        default = action.default
-        if ("%(default)" in text or "(default" in text or default in (None, False, argparse.SUPPRESS)
-                or default == [] or isinstance(action, argparse._HelpAction | argparse._VersionAction)):
+        if ("%(default)" in text or "(default" in text or _no_default(action.default)
+                or isinstance(action, argparse._HelpAction | argparse._VersionAction)):
             return text
         if not action.option_strings and action.nargs not in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
             return text

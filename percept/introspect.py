@@ -115,7 +115,8 @@ def echo(run_dir: Path | None = None, topic: str = "", count: int | None = None,
 def _plain(arr: np.ndarray) -> list[Any]:
     """``arr.tolist()``, with float32/float16 values at their own precision (0.9, not 0.8999999761)."""
     if arr.dtype.kind == "f" and arr.dtype.itemsize < 8:
-        return np.vectorize(lambda v: float(str(v)), otypes=[object])(arr).tolist()
+        values = [float(str(v)) for v in arr.reshape(-1)]  # str of a float32 scalar: its shortest form
+        return np.array(values, dtype=object).reshape(arr.shape).tolist()
     return arr.tolist()
 
 
