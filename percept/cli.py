@@ -96,13 +96,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not lines:
         _out("the sink received nothing")
         return 1
-    _out(f"{'topic':34s} {'schema':24s} {'msgs':>5s} {'lost':>5s} {'latency p50 ms':>15s}")
+    rows = []
     for topic in sorted({x["topic"] for x in lines}):
-        rows = [x for x in lines if x["topic"] == topic]
-        seqs = sorted(x["seq"] for x in rows)
+        got = [x for x in lines if x["topic"] == topic]
+        seqs = sorted(x["seq"] for x in got)
+        lat = sorted((x["received_ns"] - x["stamp_ns"]) / 1e6 for x in got)
         lost = seqs[-1] - seqs[0] + 1 - len(seqs)
-        lat = sorted((x["received_ns"] - x["stamp_ns"]) / 1e6 for x in rows)
-        _out(f"{topic:34s} {rows[0]['schema']:24s} {len(rows):5d} {lost:5d} {lat[len(lat) // 2]:15.2f}")
+        rows.append((topic, got[0]["schema"], len(got), lost, lat[len(lat) // 2]))
+    for line in cliutil.table(["topic", "schema", "msgs", "lost", "latency p50 ms"], rows, digits=2):
+        _out(line)
     return 0
 
 

@@ -211,16 +211,24 @@ def test_recover_counts_bus_messages_not_their_foxglove_views(tmp_path: Path) ->
     assert rep.views == kept_records - kept > 0 and rep.other == 0
 
 
-def test_a_bad_part_is_counted_and_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """Regression: `replay --skip-bad` warned twice about each bad chunk (summary, then playback)."""
+def corrupt_log(tmp_path: Path, k: int) -> tuple[Path, list[tuple[Chunk, int]], int]:
+    """(``bad.mcap``: a 30-step log with one byte of chunk ``k`` flipped, the intact layout, k)."""
     path = tmp_path / "full.mcap"
     write_log(path, n=30, chunk_size=20_000, foxglove=False)
     layout = chunk_layout(path)
-    bad_chunk, bad_n = layout[1]
+    chunk = layout[k][0]
     data = bytearray(path.read_bytes())
-    data[bad_chunk.offset + bad_chunk.length - 100] ^= 0xFF
-    (tmp_path / "bad.mcap").write_bytes(bytes(data))
-    reader = LogReader(tmp_path / "bad.mcap", skip_bad=True)
+    data[chunk.offset + chunk.length - 100] ^= 0xFF
+    bad = tmp_path / "bad.mcap"
+    bad.write_bytes(bytes(data))
+    return bad, layout, k
+
+
+def test_a_bad_part_is_counted_and_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Regression: `replay --skip-bad` warned twice about each bad chunk (summary, then playback)."""
+    bad, layout, k = corrupt_log(tmp_path, 1)
+    bad_chunk, bad_n = layout[k]
+    reader = LogReader(bad, skip_bad=True)
     with caplog.at_level("WARNING", logger="replay.log"), reader as r:
         total = r.summary().count
         assert total == sum(n for _c, n in layout) - bad_n
@@ -231,14 +239,8 @@ def test_a_bad_part_is_counted_and_logged_once(tmp_path: Path, caplog: pytest.Lo
 
 
 def test_corrupt_byte_in_a_chunk(tmp_path: Path) -> None:
-    path = tmp_path / "full.mcap"
-    write_log(path, n=30, chunk_size=20_000, foxglove=False)
-    layout = chunk_layout(path)
-    bad_chunk, bad_n = layout[2]
-    data = bytearray(path.read_bytes())
-    data[bad_chunk.offset + bad_chunk.length - 100] ^= 0xFF
-    bad = tmp_path / "bad.mcap"
-    bad.write_bytes(bytes(data))
+    bad, layout, k = corrupt_log(tmp_path, 2)
+    bad_chunk, bad_n = layout[k]
     with pytest.raises(LogError, match=rf"bad\.mcap: .*(CRC|chunk).*byte offset {bad_chunk.offset}"):
         count_percept(bad)
     total = sum(n for _c, n in layout)
