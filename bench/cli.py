@@ -20,12 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.track2d import TRACKERS
+from percept.cliutil import out as _out
 from perception.config import BACKENDS
-
-
-def _out(text: str) -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
 
 
 def cmd_bench_bus(args: argparse.Namespace) -> int:

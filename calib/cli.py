@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,14 +91,13 @@ def cmd_calibrate_camera(args: argparse.Namespace) -> int:
     if args.json:
         doc = {"fx": cam.fx, "fy": cam.fy, "cx": cam.cx, "cy": cam.cy,
                "dist": [float(d) for d in cam.dist], "rms": result.rms, "views_used": result.views_used}
-        sys.stdout.write(json.dumps(doc) + "\n")
+        cliutil.out(json.dumps(doc))
     else:
-        sys.stdout.write(
+        cliutil.out(
             f"{cam.model} camera {cam.width}x{cam.height}: fx {cam.fx:.3f} fy {cam.fy:.3f} "
             f"cx {cam.cx:.3f} cy {cam.cy:.3f} dist {[round(float(d), 6) for d in cam.dist]}\n"
             f"RMS {result.rms:.3f} px over {result.views_used} views (rejected: {rejected}); "
-            f"wrote {args.out}\n")
-    sys.stdout.flush()
+            f"wrote {args.out}")
     return 0
 
 
@@ -124,9 +122,8 @@ def cmd_calibrate_check(args: argparse.Namespace) -> int:
     log.info("drew %d of %d lidar points from %s over %s (camera %d; the others are behind the "
              "camera or outside the image); wrote %s", drawn, len(points), args.lidar, args.image, args.cam,
              args.out)
-    sys.stdout.write(f"wrote {args.out} ({image.shape[1]}x{image.shape[0]}): {drawn} of {len(points)} "
-                     "lidar points in view\n")
-    sys.stdout.flush()
+    cliutil.out(f"wrote {args.out} ({image.shape[1]}x{image.shape[0]}): {drawn} of {len(points)} "
+                "lidar points in view")
     return 0
 
 

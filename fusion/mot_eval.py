@@ -374,15 +374,12 @@ def evaluate_many(pairs: list[tuple[str | Path, str | Path]], names: list[str] |
         if len(set(names)) != len(names):
             names = [f"{n}#{i}" for i, n in enumerate(names)]
     rule = MatchRule(iou_threshold=CLEAR_IOU)
-    total = 2 * len(pairs)
-    sequences = []
+    sequences, show = [], progress or (lambda _done, _total: None)
     for n, (g, r) in zip(names, pairs, strict=True):
         sequences.append((n, score_frames(mot_objects(load_mot(g, is_gt=True)),
                                           mot_objects(load_mot(r, is_gt=False)), rule)))
-        if progress is not None:
-            progress(len(sequences), total)
-    step = None if progress is None else (lambda done, _n: progress(len(pairs) + done, total))
-    return evaluate_frames(sequences, step)
+        show(len(sequences), 2 * len(pairs))
+    return evaluate_frames(sequences, lambda done, _n: show(len(pairs) + done, 2 * len(pairs)))
 
 
 def evaluate(gt_path: str | Path, res_path: str | Path) -> dict[str, Any]:

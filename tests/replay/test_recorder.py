@@ -141,17 +141,41 @@ def image_tracks(stamp: int, boxes: list[list[float]], ids: list[int]) -> Tracks
                   state_fields=("x1", "y1", "x2", "y2"))
 
 
-def test_log_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "t.mcap"
-    boxes = {300: ([[10, 20, 30, 60]], [4]), 100: ([[0, 0, 10, 10], [5, 5, 7, 9]], [1, 2]),
-             200: ([[1, 1, 2, 3]], [1])}
+BOXES = {300: ([[10, 20, 30, 60]], [4]), 100: ([[0, 0, 10, 10], [5, 5, 7, 9]], [1, 2]),
+         200: ([[1, 1, 2, 3]], [1])}
+
+
+def sample_log(path: Path) -> Path:
+    """Tracks ``trk`` (BOXES, logged out of stamp order), Images ``cam`` and JPEG Images ``jpg``."""
     with LogWriter(path) as w:
         for k, stamp in enumerate((100, 300, 200)):  # logged out of stamp order
-            w.write("trk", image_tracks(stamp, *boxes[stamp]).to_frames("trk"), 1_000 + k)
+            w.write("trk", image_tracks(stamp, *BOXES[stamp]).to_frames("trk"), 1_000 + k)
         for i in range(4):
             w.write("cam", noisy_image(i).to_frames("cam"), 2_000 + i)
             w.write("jpg", Image.from_bgr(np.full((16, 16, 3), 40 * i, np.uint8), stamp_ns=i * 100_000_000,
                                           frame_id="cam", jpeg_quality=90).to_frames("jpg"), 2_000 + i)
+    return path
+
+
+def test_log_cat_values(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = sample_log(tmp_path / "t.mcap")
+    args = parse(["log", "cat", str(path), "--topic", "trk", "--values"])
+    args.func(args)
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["stamp_ns"] for x in lines] == [100, 300, 200]
+    for line in lines:  # small arrays in full, as lists
+        want = image_tracks(line["stamp_ns"], *BOXES[line["stamp_ns"]])
+        assert line["state"] == want.state.tolist() and line["track_id"] == want.track_id.tolist()
+        assert line["state_fields"] == ["x1", "y1", "x2", "y2"]
+    args = parse(["log", "cat", str(path), "--topic", "cam", "-n", "1", "--values"])
+    args.func(args)
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    head = noisy_image(0).data.reshape(-1)[:64].tolist()  # a big array: its first values, marked
+    assert line["data"] == {"dtype": "|u1", "shape": [32, 40, 3], "head": head, "truncated": True}
+
+
+def test_log_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = sample_log(tmp_path / "t.mcap")
     args = parse(["log", "info", str(path)])
     assert args.func(args) == 0
     out = capsys.readouterr().out.splitlines()
@@ -164,20 +188,6 @@ def test_log_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert len(lines) == 2 and lines[1]["schema"] == "percept.Image" and lines[1]["seq"] == 1
     assert lines[0]["data"] == {"dtype": "|u1", "shape": [32, 40, 3]} and lines[0]["log_time_ns"] == 2_000
-
-    args = parse(["log", "cat", str(path), "--topic", "trk", "--values"])
-    args.func(args)
-    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert [x["stamp_ns"] for x in lines] == [100, 300, 200]
-    for line in lines:  # small arrays in full, as lists
-        want = image_tracks(line["stamp_ns"], *boxes[line["stamp_ns"]])
-        assert line["state"] == want.state.tolist() and line["track_id"] == want.track_id.tolist()
-        assert line["state_fields"] == ["x1", "y1", "x2", "y2"]
-    args = parse(["log", "cat", str(path), "--topic", "cam", "-n", "1", "--values"])
-    args.func(args)
-    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    head = noisy_image(0).data.reshape(-1)[:64].tolist()  # a big array: its first values, marked
-    assert line["data"] == {"dtype": "|u1", "shape": [32, 40, 3], "head": head, "truncated": True}
 
     mot = tmp_path / "mot.txt"
     args = parse(["log", "export", str(path), "--topic", "trk", "--format", "mot", "--out", str(mot)])
