@@ -20,12 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.track2d import TRACKERS
+from percept.cliutil import out as _out
 from perception.config import BACKENDS
-
-
-def _out(text: str) -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
 
 
 def cmd_bench_bus(args: argparse.Namespace) -> int:
@@ -102,21 +98,25 @@ def cmd_bench_track2d(args: argparse.Namespace) -> int:
 def _add_bus(bsub: Any) -> None:
     b = bsub.add_parser("bus", help="bus throughput and latency vs raw pyzmq and pickle")
     b.add_argument("--json", action="store_true", help="print rows as JSON")
-    b.add_argument("--transports", nargs="+", default=["ipc", "tcp"], choices=["ipc", "tcp"])
-    b.add_argument("--repeat", type=int, default=5, help="interleaved repetitions (median)")
+    b.add_argument("--transports", nargs="+", default=["ipc", "tcp"], choices=["ipc", "tcp"],
+                   help="transports to measure")
+    b.add_argument("--repeat", type=int, default=5, metavar="N", help="interleaved repetitions (median)")
     b.add_argument("--quick", action="store_true", help="10x fewer messages")
     b.set_defaults(func=cmd_bench_bus)
 
 
 def _add_detect(bsub: Any) -> None:
     b = bsub.add_parser("detect", help="detector latency vs raw onnxruntime and ultralytics")
-    b.add_argument("--model", required=True, help="ONNX model (or .engine/.pt with --backend)")
-    b.add_argument("--backend", default="auto", choices=BACKENDS)
-    b.add_argument("--batch", type=int, default=1, help="images per detector call")
-    b.add_argument("--images", default=None, help="image folder (default: the shared images folder)")
-    b.add_argument("--runs", type=int, default=20, help="timed passes over the images")
-    b.add_argument("--warmup", type=int, default=3, help="untimed calls first")
-    b.add_argument("--threads", type=int, default=1, help="intra-op threads of every implementation")
+    b.add_argument("--model", required=True, metavar="FILE",
+                   help="ONNX model (or .engine/.pt with --backend)")
+    b.add_argument("--backend", default="auto", choices=BACKENDS, help="percept's inference backend")
+    b.add_argument("--batch", type=int, default=1, metavar="N", help="images per detector call")
+    b.add_argument("--images", default=None, metavar="DIR",
+                   help="image folder (default: the shared images folder)")
+    b.add_argument("--runs", type=int, default=20, metavar="N", help="timed passes over the images")
+    b.add_argument("--warmup", type=int, default=3, metavar="N", help="untimed calls first")
+    b.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="intra-op threads of every implementation")
     b.add_argument("--conf", type=float, default=0.25, help="minimum score")
     b.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold")
     b.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -126,10 +126,10 @@ def _add_detect(bsub: Any) -> None:
 def _add_track2d(bsub: Any) -> None:
     b = bsub.add_parser("track2d", help="2D tracker frames/s vs boxmot ByteTrack, OC-SORT, SORT")
     b.add_argument("--json", action="store_true", help="print rows as JSON")
-    b.add_argument("--runs", type=int, default=5, help="passes over all sequences (median)")
+    b.add_argument("--runs", type=int, default=5, metavar="N", help="passes over all sequences (median)")
     b.add_argument("--sequences", nargs="+", default=None, metavar="DIR",
                    help="MOT sequence folders (default: all shared mot15 sequences)")
-    b.add_argument("--trackers", nargs="+", default=list(TRACKERS), choices=TRACKERS)
+    b.add_argument("--trackers", nargs="+", default=list(TRACKERS), choices=TRACKERS, help="trackers to time")
     b.set_defaults(func=cmd_bench_track2d)
 
 

@@ -16,7 +16,7 @@
 ``ground`` fits an image->ground-plane homography to four or more marked pixel <-> metre pairs
 (``calib.ground``) and reports its reprojection error; with ``--json`` one JSON object
 ``{"homography", "pairs", "inliers", "rms_error_m", "max_error_m", "rms_error_px"}``.
-All exit with code 2 and a one-line message on stderr when the input is unusable.
+All exit with code 2 and one line ``percept: error: ...`` on stderr when the input is unusable.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from percept import cliutil
 
 log = logging.getLogger("calib.cli")
 
@@ -46,9 +47,8 @@ def _board(text: str) -> tuple[int, int]:
 
 
 def _fail(command: str, exc: Exception) -> int:
-    sys.stderr.write(f"percept calibrate {command}: error: {exc}\n")
-    sys.stderr.flush()
-    return 2
+    """One error line (``percept: error: calibrate COMMAND: ...``); the exit code 2."""
+    return cliutil.error(f"calibrate {command}: {cliutil.error_text(exc)}")
 
 
 def cmd_calibrate_camera(args: argparse.Namespace) -> int:
@@ -97,14 +97,13 @@ def cmd_calibrate_camera(args: argparse.Namespace) -> int:
     if args.json:
         doc = {"fx": cam.fx, "fy": cam.fy, "cx": cam.cx, "cy": cam.cy,
                "dist": [float(d) for d in cam.dist], "rms": result.rms, "views_used": result.views_used}
-        sys.stdout.write(json.dumps(doc) + "\n")
+        cliutil.out(json.dumps(doc))
     else:
-        sys.stdout.write(
+        cliutil.out(
             f"{cam.model} camera {cam.width}x{cam.height}: fx {cam.fx:.3f} fy {cam.fy:.3f} "
             f"cx {cam.cx:.3f} cy {cam.cy:.3f} dist {[round(float(d), 6) for d in cam.dist]}\n"
             f"RMS {result.rms:.3f} px over {result.views_used} views (rejected: {rejected}); "
-            f"wrote {args.out}\n")
-    sys.stdout.flush()
+            f"wrote {args.out}")
     return 0
 
 
@@ -114,7 +113,7 @@ def cmd_calibrate_check(args: argparse.Namespace) -> int:
 
     from calib.errors import CalibrationError
     from calib.kitti import load_kitti_calib, read_velodyne_bin
-    from calib.overlay import write_overlay
+    from calib.overlay import visible_points, write_overlay
 
     try:
         calib = load_kitti_calib(args.calib)
@@ -123,12 +122,14 @@ def cmd_calibrate_check(args: argparse.Namespace) -> int:
         if image is None:
             raise CalibrationError(f"{args.image}: missing or unreadable image")
         write_overlay(args.out, image, points, calib, args.cam)
+        drawn = int(visible_points(points, calib, args.cam, image.shape[:2]).sum())
     except CalibrationError as exc:
         return _fail("check", exc)
-    log.info("drew %d lidar points from %s over %s (camera %d); wrote %s", len(points), args.lidar,
-             args.image, args.cam, args.out)
-    sys.stdout.write(f"wrote {args.out} ({image.shape[1]}x{image.shape[0]})\n")
-    sys.stdout.flush()
+    log.info("drew %d of %d lidar points from %s over %s (camera %d; the others are behind the "
+             "camera or outside the image); wrote %s", drawn, len(points), args.lidar, args.image, args.cam,
+             args.out)
+    cliutil.out(f"wrote {args.out} ({image.shape[1]}x{image.shape[0]}): {drawn} of {len(points)} "
+                "lidar points in view")
     return 0
 
 
@@ -167,46 +168,48 @@ def cmd_calibrate_ground(args: argparse.Namespace) -> int:
         doc = {"homography": result.H.tolist(), "pairs": result.pairs, "inliers": result.inlier_count,
                "rms_error_m": result.rms_error_m, "max_error_m": result.max_error_m,
                "rms_error_px": result.rms_error_px}
-        sys.stdout.write(json.dumps(doc) + "\n")
+        cliutil.out(json.dumps(doc))
     else:
-        sys.stdout.write(f"homography from {result.pairs} pairs ({result.inlier_count} inliers): "
-                         f"reprojection RMS {result.rms_error_m:.4f} m (max {result.max_error_m:.4f} m), "
-                         f"{result.rms_error_px:.3f} px; wrote {args.out}\n")
-    sys.stdout.flush()
+        cliutil.out(f"homography from {result.pairs} pairs ({result.inlier_count} inliers): "
+                    f"reprojection RMS {result.rms_error_m:.4f} m (max {result.max_error_m:.4f} m), "
+                    f"{result.rms_error_px:.3f} px; wrote {args.out}")
     return 0
 
 
 def register(registry: Any) -> None:
     """Add ``percept calibrate {camera,check,ground}`` to ``registry.commands`` (argparse subparsers)."""
-    c = registry.commands.add_parser("calibrate", help="camera calibration and calibration checks",
-                                     description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = c.add_subparsers(dest="calibrate", required=True)
+    c = registry.commands.add_parser(
+        "calibrate", help="camera calibration and calibration checks",
+        description="Calibrate a camera from chessboard views, check a lidar-camera calibration "
+                    "by drawing the scan over the image, or fit a ground-plane homography.")
+    sub = cliutil.add_commands(c, "calibrate")
 
     cam = sub.add_parser("camera", help="intrinsics from chessboard images or a video")
     src = cam.add_mutually_exclusive_group(required=True)
-    src.add_argument("--images", help="folder of chessboard images")
-    src.add_argument("--video", help="video file showing the chessboard")
-    cam.add_argument("--board", type=_board, default=(9, 6),
-                     help="inner corners COLSxROWS (a 10x7-square board is 9x6; default 9x6)")
-    cam.add_argument("--square", type=float, default=0.025, help="square side in metres (default 0.025)")
-    cam.add_argument("--out", required=True, help="percept calibration YAML to write")
-    cam.add_argument("--name", default="camera", help="camera frame name in the YAML (default camera)")
+    src.add_argument("--images", metavar="DIR", help="folder of chessboard images")
+    src.add_argument("--video", metavar="FILE", help="video file showing the chessboard")
+    cam.add_argument("--board", type=_board, default="9x6", metavar="COLSxROWS",
+                     help="inner corners (a board of 10x7 squares has 9x6)")
+    cam.add_argument("--square", type=float, default=0.025, metavar="M", help="square side in metres")
+    cam.add_argument("--out", required=True, metavar="YAML", help="percept calibration YAML to write")
+    cam.add_argument("--name", default="camera", help="camera frame name in the YAML")
     cam.add_argument("--fisheye", action="store_true", help="fisheye (Kannala-Brandt k1..k4) model")
     cam.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    cam.add_argument("--step", type=int, default=5, help="use every N-th video frame (default 5)")
-    cam.add_argument("--min-views", type=int, default=8, help="fewest usable views (default 8)")
-    cam.add_argument("--max-views", type=int, default=60, help="most views used (default 60)")
-    cam.add_argument("--max-error", type=float, default=1.0,
-                     help="reject views with a reprojection RMS above PX pixels (default 1.0)")
+    cam.add_argument("--step", type=int, default=5, metavar="N", help="use every N-th video frame")
+    cam.add_argument("--min-views", type=int, default=8, metavar="N", help="fewest usable views")
+    cam.add_argument("--max-views", type=int, default=60, metavar="N", help="most views used")
+    cam.add_argument("--max-error", type=float, default=1.0, metavar="PX",
+                     help="reject views with a reprojection RMS above PX pixels")
     cam.set_defaults(func=cmd_calibrate_camera)
 
     chk = sub.add_parser("check", help="draw a KITTI lidar scan over the camera image")
-    chk.add_argument("--calib", required=True, help="KITTI calibration file (object or tracking)")
-    chk.add_argument("--lidar", required=True, help="velodyne scan .bin (float32 x, y, z, reflectance)")
-    chk.add_argument("--image", required=True, help="camera image of the same instant")
-    chk.add_argument("--out", required=True, help="overlay image to write (.png or .jpg)")
-    chk.add_argument("--cam", type=int, default=2, choices=range(4), help="KITTI camera 0-3 (default 2)")
+    chk.add_argument("--calib", required=True, metavar="FILE",
+                     help="KITTI calibration file (object or tracking)")
+    chk.add_argument("--lidar", required=True, metavar="BIN",
+                     help="velodyne scan .bin (float32 x, y, z, reflectance)")
+    chk.add_argument("--image", required=True, metavar="IMG", help="camera image of the same instant")
+    chk.add_argument("--out", required=True, metavar="IMG", help="overlay image to write (.png or .jpg)")
+    chk.add_argument("--cam", type=int, default=2, choices=range(4), help="KITTI camera 0-3")
     chk.set_defaults(func=cmd_calibrate_check)
 
     gnd = sub.add_parser("ground", help="image->ground-plane homography from marked point pairs")

@@ -48,6 +48,8 @@ from calib.errors import CalibrationError
 from calib.kitti import KittiCalib, load_kitti_calib
 from calib.rig import FORMAT_VERSION, Rig
 from calib.transform import ROTATION_TOL, FrameTree, Transform, check_rotation, quaternion_to_matrix
+from percept.config import load_yaml
+from percept.errors import ConfigError
 
 __all__ = [
     "FORMAT_VERSION",
@@ -71,17 +73,12 @@ def _fail(path: Path | str, key: str, msg: str) -> CalibrationError:
 
 
 def _read_yaml(path: Path | str, first_document: bool = False) -> Any:
-    """Parse a YAML file; ``first_document`` takes the first of a ``---``-separated stream."""
+    """Parse a YAML file (:func:`percept.config.load_yaml`); ``first_document`` takes the first
+    of a ``---``-separated stream. Errors name the file (and the line of a syntax error)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CalibrationError(f"{path}: cannot read ({exc})") from exc
-    try:
-        if first_document:
-            return next((d for d in yaml.safe_load_all(text) if d is not None), None)
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CalibrationError(f"{path}: not valid YAML ({exc})") from exc
+        return load_yaml(path, first_document=first_document)
+    except ConfigError as exc:
+        raise CalibrationError(str(exc)) from exc
 
 
 def _mapping(value: Any, path: Path | str, key: str) -> Mapping[str, Any]:

@@ -37,6 +37,30 @@ def range_colors(ranges: np.ndarray, max_range_m: float = 50.0, min_range_m: flo
     return cv2.applyColorMap(lut_in, cv2.COLORMAP_JET).reshape(-1, 3)
 
 
+def _project_visible(points_velo: np.ndarray, calib: KittiCalib, cam: int, image_hw: tuple[int, int],
+                     min_depth_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(xyz (N, 3) float64, uv (N, 2) pixels, visible (N,) bool) of velodyne points (N, 3+)."""
+    pts = np.asarray(points_velo)
+    if pts.ndim != 2 or pts.shape[1] < 3:
+        raise CalibrationError(f"overlay: expected (N, 3+) lidar points, got shape {pts.shape}")
+    xyz = pts[:, :3].astype(np.float64)
+    finite = np.all(np.isfinite(xyz), axis=1)
+    uv, depth = calib.project_velo(np.where(finite[:, None], xyz, 0.0), cam)
+    h, w = image_hw
+    with np.errstate(invalid="ignore"):
+        keep = (finite & (depth > min_depth_m) & (uv[:, 0] >= -0.5) & (uv[:, 0] < w - 0.5)
+                & (uv[:, 1] >= -0.5) & (uv[:, 1] < h - 0.5))
+    return xyz, uv, keep
+
+
+def visible_points(points_velo: np.ndarray, calib: KittiCalib, cam: int, image_hw: tuple[int, int],
+                   min_depth_m: float = 0.5) -> np.ndarray:
+    """(N,) bool: which velodyne points (N, 3+, metres) :func:`lidar_overlay` draws into an image of
+    ``image_hw`` (height, width) pixels: finite, more than ``min_depth_m`` in front of camera
+    ``cam`` and projecting inside the image."""
+    return _project_visible(points_velo, calib, cam, image_hw, min_depth_m)[2]
+
+
 def lidar_overlay(
     image_bgr: np.ndarray,
     points_velo: np.ndarray,
@@ -53,22 +77,7 @@ def lidar_overlay(
     range ``|p|`` from the lidar, saturating at ``max_range_m``.
     """
     img = _check_image(image_bgr).copy()
-    pts = np.asarray(points_velo)
-    if pts.ndim != 2 or pts.shape[1] < 3:
-        raise CalibrationError(f"overlay: expected (N, 3+) lidar points, got shape {pts.shape}")
-    xyz = pts[:, :3].astype(np.float64)
-    finite = np.all(np.isfinite(xyz), axis=1)
-    uv, depth = calib.project_velo(np.where(finite[:, None], xyz, 0.0), cam)
-    h, w = img.shape[:2]
-    with np.errstate(invalid="ignore"):
-        keep = (
-            finite
-            & (depth > min_depth_m)
-            & (uv[:, 0] >= -0.5)
-            & (uv[:, 0] < w - 0.5)
-            & (uv[:, 1] >= -0.5)
-            & (uv[:, 1] < h - 0.5)
-        )
+    xyz, uv, keep = _project_visible(points_velo, calib, cam, img.shape[:2], min_depth_m)
     idx = np.flatnonzero(keep)
     ranges = np.linalg.norm(xyz[idx], axis=1)
     order = idx[np.argsort(-ranges)]
@@ -76,7 +85,7 @@ def lidar_overlay(
     pix = np.round(uv[order]).astype(np.int32)
     for (u, v), c in zip(pix, colors, strict=True):
         cv2.circle(img, (int(u), int(v)), radius, (int(c[0]), int(c[1]), int(c[2])), -1, cv2.LINE_8)
-    log.debug("lidar_overlay: drew %d of %d points into camera %d", len(order), len(pts), cam)
+    log.debug("lidar_overlay: drew %d of %d points into camera %d", len(order), len(xyz), cam)
     return img
 
 

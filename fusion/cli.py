@@ -32,7 +32,9 @@ def cmd_track2d(args: argparse.Namespace) -> int:
 def register(registry: Any) -> None:
     """Add ``track2d`` to a :class:`percept.cli.CommandRegistry`."""
     p = registry.commands.add_parser("track2d", help="track a MOT det.txt with the 2D tracker")
-    p.add_argument("--mot-det", required=True, type=Path, help="MOT detections det.txt")
-    p.add_argument("--seqinfo", type=Path, default=None, help="seqinfo.ini (frame rate, length)")
-    p.add_argument("--out", required=True, type=Path, help="results file to write")
+    p.add_argument("--mot-det", required=True, type=Path, metavar="DET.txt", help="MOT detections det.txt")
+    p.add_argument("--seqinfo", type=Path, default=None, metavar="INI",
+                   help="seqinfo.ini: frame rate and length (without it: 25 fps, frames up to the last "
+                        "detection)")
+    p.add_argument("--out", required=True, type=Path, metavar="RES.txt", help="MOT results file to write")
     p.set_defaults(func=cmd_track2d)

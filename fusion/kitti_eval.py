@@ -42,6 +42,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -51,6 +52,9 @@ from fusion.kitti_match import ClassData, Run, Sweep
 from fusion.kitti_results import find_result_file, read_ground_truth, read_results
 from fusion.mot_eval import HotaState, hota_from_similarity
 from sensors.datasets.kitti_tracking import KittiBoxes
+
+if TYPE_CHECKING:
+    from percept.cliutil import ProgressCallback
 
 #: 3D IoU threshold of a match (AB3DMOT's KITTI 3D MOT evaluation).
 IOU_THRESHOLD = 0.25
@@ -201,12 +205,13 @@ def _evaluate_class(cls: str, name: str, seqs: Sequence[tuple[KittiBoxes, KittiB
 
 def evaluate(sequences: Mapping[str, tuple[KittiBoxes, Mapping[str, KittiBoxes]]],
              classes: Sequence[str] = CLASSES, iou_threshold: float = IOU_THRESHOLD, compat: bool = True,
-             per_sequence: bool = False) -> list[ClassResult]:
+             per_sequence: bool = False, progress: ProgressCallback | None = None) -> list[ClassResult]:
     """Evaluate ``{sequence name: (labels, {class: tracker rows})}`` (a class missing from a
     sequence's mapping: no output there).
 
     Returns per class in ``classes`` order (with ``per_sequence``, first one row per sequence, each
-    with its own sweep) the :data:`TOTAL` row pooling all sequences.
+    with its own sweep) the :data:`TOTAL` row pooling all sequences. ``progress(done, total)`` is
+    called after each row.
     """
     if not sequences:
         raise TrackingError("evaluate: no sequences given")
@@ -219,12 +224,14 @@ def evaluate(sequences: Mapping[str, tuple[KittiBoxes, Mapping[str, KittiBoxes]]
     if unknown:
         raise TrackingError(f"unknown classes {unknown}; expected some of {CLASSES}")
     out: list[ClassResult] = []
+    total = len(classes) * (1 + (len(names) if per_sequence else 0))
     for cls in classes:
         pairs = [(gt, res.get(cls, KittiBoxes.from_rows([], np.float64))) for gt, res in sequences.values()]
-        if per_sequence:
-            out += [_evaluate_class(cls, n, [p], iou_threshold, compat)
-                    for n, p in zip(names, pairs, strict=True)]
-        out.append(_evaluate_class(cls, TOTAL, pairs, iou_threshold, compat))
+        jobs = [*zip(names, ([p] for p in pairs), strict=True)] if per_sequence else []
+        for name, seq_pairs in [*jobs, (TOTAL, pairs)]:
+            out.append(_evaluate_class(cls, name, seq_pairs, iou_threshold, compat))
+            if progress is not None:
+                progress(len(out), total)
     return out
 
 
@@ -257,12 +264,14 @@ def format_table(results: Sequence[ClassResult]) -> str:
 
 def evaluate_folders(gt: str | Path, res: str | Path, seqs: Sequence[str],
                      classes: Sequence[str] | None = None, iou_threshold: float = IOU_THRESHOLD,
-                     compat: bool = True, per_sequence: bool = False) -> list[ClassResult]:
+                     compat: bool = True, per_sequence: bool = False,
+                     progress: ProgressCallback | None = None) -> list[ClassResult]:
     """Evaluate the result folder ``res`` (:func:`fusion.kitti_results.find_result_file` layout) against
     the labels in ``gt`` (a KITTI tracking root or its ``label_02``) on sequences ``seqs`` (``"0001"``).
 
     ``classes`` None: those of :data:`CLASSES` with a result file. A class with result files for
-    some sequences only is scored as empty output on the others (logged).
+    some sequences only is scored as empty output on the others (logged). ``progress(done,
+    total)``: see :func:`evaluate` (the rows evaluated).
     """
     res_dir = Path(res)
     if not res_dir.is_dir():
@@ -289,4 +298,4 @@ def evaluate_folders(gt: str | Path, res: str | Path, seqs: Sequence[str],
                                 f"(looked for {c}/<seq>.txt and <seq>.txt)")
         if missing:
             log.warning("%s: no result file for sequences %s; scored as empty output", c, ",".join(missing))
-    return evaluate(sequences, chosen, iou_threshold, compat, per_sequence)
+    return evaluate(sequences, chosen, iou_threshold, compat, per_sequence, progress)

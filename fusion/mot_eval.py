@@ -23,7 +23,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from fusion.errors import TrackingError
 from percept.boxes import box_iou, xywh_to_xyxy
 from sensors.datasets.mot_format import read_mot_rows
 from sensors.errors import SensorError
+
+if TYPE_CHECKING:
+    from percept.cliutil import ProgressCallback
 
 #: IoU threshold of the MOT15 CLEAR/identity matching.
 CLEAR_IOU = 0.5
@@ -325,19 +328,25 @@ def _result(name: str, row: Any, hota: HotaState) -> SequenceResult:
         GT=int(row["num_objects"]), MT=int(row["mostly_tracked"]), ML=int(row["mostly_lost"]))
 
 
-def evaluate_frames(sequences: Sequence[tuple[str, Sequence[ScoredFrame]]]) -> list[SequenceResult]:
+def evaluate_frames(sequences: Sequence[tuple[str, Sequence[ScoredFrame]]],
+                    progress: ProgressCallback | None = None) -> list[SequenceResult]:
     """Evaluate ``(name, scored frames)`` sequences; one result per sequence then :data:`COMBINED`.
 
     Combined CLEAR/identity metrics are motmetrics' overall (sums of counts); combined HOTA sums
-    the per-alpha TP/FN/FP and TP-weighted association scores, as TrackEval does.
+    the per-alpha TP/FN/FP and TP-weighted association scores, as TrackEval does. ``progress(done,
+    total)`` is called after each sequence's metrics (total: the number of sequences).
     """
     names = [str(n) for n, _ in sequences]
     if not names or len(set(names)) != len(names) or {COMBINED, "OVERALL"} & set(names):
         raise TrackingError(f"evaluate_frames: expected sequences with unique names other than "
                             f"{COMBINED!r}/'OVERALL', got {names}")
     mm = _import_motmetrics()
-    accs = [clear_accumulator_from(frames) for _, frames in sequences]
-    hotas = [hota_from_similarity([f[:3] for f in frames]) for _, frames in sequences]
+    accs, hotas = [], []
+    for i, (_, frames) in enumerate(sequences, start=1):
+        accs.append(clear_accumulator_from(frames))
+        hotas.append(hota_from_similarity([f[:3] for f in frames]))
+        if progress is not None:
+            progress(i, len(sequences))
     summary = mm.metrics.create().compute_many(accs, metrics=_MM_METRICS, names=names, generate_overall=True)
     out = [_result(n, summary.loc[n], h) for n, h in zip(names, hotas, strict=True)]
     out.append(_result(COMBINED, summary.loc["OVERALL"], sum(hotas[1:], hotas[0])))
@@ -352,10 +361,11 @@ def evaluate_objects(gt: Mapping[Any, FrameObjects], hyp: Mapping[Any, FrameObje
     return evaluate_frames([(name, score_frames(gt, hyp, rule, cls, keys))])[0]
 
 
-def evaluate_many(pairs: list[tuple[str | Path, str | Path]], names: list[str] | None = None
-                  ) -> list[SequenceResult]:
+def evaluate_many(pairs: list[tuple[str | Path, str | Path]], names: list[str] | None = None,
+                  progress: ProgressCallback | None = None) -> list[SequenceResult]:
     """Evaluate MOT (gt_path, res_path) pairs at :data:`CLEAR_IOU`; one result per pair then
-    :data:`COMBINED` (last), see :func:`evaluate_frames`. ``MOTP`` is the mean IoU of matches."""
+    :data:`COMBINED` (last), see :func:`evaluate_frames`. ``MOTP`` is the mean IoU of matches.
+    ``progress(done, total)``: two steps per pair (read and match, then metrics)."""
     if not pairs:
         raise TrackingError("evaluate_many: no (gt, result) pairs given")
     if names is None:
@@ -364,9 +374,12 @@ def evaluate_many(pairs: list[tuple[str | Path, str | Path]], names: list[str] |
         if len(set(names)) != len(names):
             names = [f"{n}#{i}" for i, n in enumerate(names)]
     rule = MatchRule(iou_threshold=CLEAR_IOU)
-    sequences = [(n, score_frames(mot_objects(load_mot(g, is_gt=True)), mot_objects(load_mot(r, is_gt=False)),
-                                  rule)) for n, (g, r) in zip(names, pairs, strict=True)]
-    return evaluate_frames(sequences)
+    sequences, show = [], progress or (lambda _done, _total: None)
+    for n, (g, r) in zip(names, pairs, strict=True):
+        sequences.append((n, score_frames(mot_objects(load_mot(g, is_gt=True)),
+                                          mot_objects(load_mot(r, is_gt=False)), rule)))
+        show(len(sequences), 2 * len(pairs))
+    return evaluate_frames(sequences, lambda done, _n: show(len(pairs) + done, 2 * len(pairs)))
 
 
 def evaluate(gt_path: str | Path, res_path: str | Path) -> dict[str, Any]:

@@ -1,10 +1,9 @@
-"""The ``percept`` command line.
+"""The ``percept`` command line: the top-level parser, plugin commands, errors and ``--version``.
 
-    percept run GRAPH.yaml [--duration SEC] [--run-dir DIR] [--strict]
-    percept topics [--graph NAME | --run-dir DIR] [--duration SEC] [--json]
-    percept echo TOPIC [--graph NAME | --run-dir DIR] [-n COUNT] [--timeout SEC]
-    percept bench bus|detect|track2d ...     (added by the bench package, see bench/cli.py)
-    percept demo [--duration SEC]
+Commands of other packages arrive through the entry-point group ``percept.commands`` (see
+:class:`CommandRegistry`); ``percept`` never imports them statically. Every command runs through
+:func:`percept.cliutil.run_command`: an error is one line ``percept: error: ...`` (``--debug``
+adds the traceback) and a closed stdout ends it quietly.
 """
 
 from __future__ import annotations
@@ -17,20 +16,15 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from importlib.metadata import entry_points
+from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from percept.errors import PerceptError, UnwiredTopicError
+from percept import cliutil
+from percept.cliutil import out as _out
+from percept.errors import UnwiredTopicError
 
 log = logging.getLogger("percept")
-
-
-def _out(text: str) -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -39,48 +33,55 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         graph = load_graph(args.graph, strict=args.strict)
-    except UnwiredTopicError as exc:  # --strict: one line, like argparse's own errors
-        sys.stderr.write(f"percept: error: {exc}\n")
-        return 2
+    except UnwiredTopicError as exc:  # --strict: one line, like every other error
+        return cliutil.error(exc)
     launcher = Launcher(graph, Path(args.run_dir) if args.run_dir else None)
     log.info("graph %s: %d nodes, run dir %s", graph.name, len(graph.nodes), launcher.run_dir)
     return launcher.run(args.duration)
 
 
-def cmd_topics(args: argparse.Namespace) -> int:
+def _source(args: argparse.Namespace) -> dict[str, Any]:
+    """``run_dir``/``endpoints`` keyword arguments of :mod:`percept.introspect` from the options."""
+    if args.endpoint:
+        return {"run_dir": None, "endpoints": list(args.endpoint)}
     from percept.graph import find_run_dir
+
+    return {"run_dir": find_run_dir(args.run_dir, args.graph)}
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
     from percept.introspect import list_topics
 
-    infos = list_topics(find_run_dir(args.run_dir, args.graph), args.duration)
+    if args.duration <= 0:
+        raise ValueError(f"--duration: expected > 0 seconds, got {args.duration}")
+    infos = list_topics(duration_s=args.duration, **_source(args))
     if args.json:
         _out(json.dumps([i.as_dict() for i in infos]))
         return 0
-    _out(f"{'topic':32s} {'schema':24s} {'publisher':14s} {'rate Hz':>8s} {'kB/s':>10s}")
-    for i in infos:
-        _out(f"{i.topic:32s} {i.schema:24s} {i.publisher:14s} {i.rate_hz:8.1f} {i.bytes_per_s / 1e3:10.1f}")
+    rows = [(i.topic, i.schema, i.publisher, i.count, i.rate_hz, i.bytes_per_s / 1e3) for i in infos]
+    for line in cliutil.table(["topic", "schema", "publisher", "msgs", "rate Hz", "kB/s"], rows):
+        _out(line)
     return 0
 
 
 def cmd_echo(args: argparse.Namespace) -> int:
-    from percept.graph import find_run_dir
     from percept.introspect import echo
 
-    run_dir = find_run_dir(args.run_dir, args.graph)
-    for line in echo(run_dir, args.topic, args.count, args.timeout,
-                     on_error=lambda e: log.warning("malformed message: %s", e)):
-        _out(json.dumps(line))
+    for line in echo(topic=args.topic, count=args.count, timeout_s=args.timeout, values=args.values,
+                     on_error=lambda e: log.warning("malformed message: %s", e), **_source(args)):
+        _out(json.dumps(line, default=str))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The largest end-to-end path that exists today, each node its own process."""
-    from percept.config import build
+    from percept.config import build, parse_yaml
     from percept.graph import GraphConfig, validate
     from percept.launcher import Launcher
 
     text = resources.files("percept").joinpath("configs/demo.yaml").read_text(encoding="utf-8")
     run_dir = Path(tempfile.mkdtemp(prefix="percept-demo-"))
-    data = yaml.safe_load(text)
+    data = parse_yaml(text, "percept/configs/demo.yaml")
     sink_path = run_dir / "sink.jsonl"
     for node in data["nodes"]:
         if node["type"] == "jsonl_sink":
@@ -95,13 +96,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not lines:
         _out("the sink received nothing")
         return 1
-    _out(f"{'topic':34s} {'schema':24s} {'msgs':>5s} {'lost':>5s} {'latency p50 ms':>15s}")
+    rows = []
     for topic in sorted({x["topic"] for x in lines}):
-        rows = [x for x in lines if x["topic"] == topic]
-        seqs = sorted(x["seq"] for x in rows)
+        got = [x for x in lines if x["topic"] == topic]
+        seqs = sorted(x["seq"] for x in got)
+        lat = sorted((x["received_ns"] - x["stamp_ns"]) / 1e6 for x in got)
         lost = seqs[-1] - seqs[0] + 1 - len(seqs)
-        lat = sorted((x["received_ns"] - x["stamp_ns"]) / 1e6 for x in rows)
-        _out(f"{topic:34s} {rows[0]['schema']:24s} {len(rows):5d} {lost:5d} {lat[len(lat) // 2]:15.2f}")
+        rows.append((topic, got[0]["schema"], len(got), lost, lat[len(lat) // 2]))
+    for line in cliutil.table(["topic", "schema", "msgs", "lost", "latency p50 ms"], rows, digits=2):
+        _out(line)
     return 0
 
 
@@ -125,61 +128,114 @@ def _register_plugins(registry: CommandRegistry) -> None:
     for ep in entry_points(group="percept.commands"):
         try:
             ep.load()(registry)
-        except Exception as exc:  # a broken plugin must not take the whole CLI down
-            log.warning("command plugin %s (%s) failed to load: %s", ep.name, ep.value, exc)
+        except Exception as exc:  # a broken plugin must not take the whole CLI down; it is reported
+            cliutil.warn(f"command plugin {ep.name} ({ep.value}) failed to load: {cliutil.error_text(exc)}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="percept", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = p.add_subparsers(dest="command", required=True)
+COMMAND_ORDER = ("watch", "detect", "track2d", "track3d", "anomaly", "eval", "events", "run", "demo", "sim",
+                 "record", "replay", "rerun", "log", "import", "report", "topics", "echo", "calibrate",
+                 "export", "bench")
+"""Order of ``percept --help``'s command list (the main jobs first); others follow by name."""
 
-    r = sub.add_parser("run", help="run a graph of nodes as processes")
-    r.add_argument("graph", help="graph YAML file")
-    r.add_argument("--duration", type=float, default=None, help="stop after SEC seconds")
-    r.add_argument("--run-dir", default=None, help="folder for sockets and the manifest")
+DESCRIPTION = """\
+Real-time perception for driving and CCTV: sensors, detectors, trackers, fusion and events \
+over a ZeroMQ bus, recorded to and replayed from MCAP logs.
+
+Run `percept COMMAND --help` for a command's options."""
+
+EPILOG = """\
+examples:
+  percept detect --model yolox_nano.onnx --source clip.mp4 --out dets.jsonl
+  percept run configs/relay.yaml --duration 10
+  percept topics                      (in another terminal, while a graph runs)
+  percept log cat run.mcap --topic camera/ -n 1 --values
+"""
+
+
+def _version() -> str:
+    try:
+        return version("percept")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _sort_commands(sub: Any) -> None:
+    """Put the help list of ``sub`` (a sub-command group) in :data:`COMMAND_ORDER`."""
+    listed = getattr(sub, "_choices_actions", None)
+    if listed is None:
+        return
+    rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+    listed.sort(key=lambda a: (rank.get(a.dest, len(rank)), a.dest))
+
+
+def _add_graph_source(c: argparse.ArgumentParser) -> None:
+    """``--graph NAME | --run-dir DIR | --endpoint EP...``: where ``topics``/``echo`` listen."""
+    src = c.add_mutually_exclusive_group()
+    src.add_argument("--graph", default=None, metavar="NAME",
+                     help="name of the running graph (default: the only one running)")
+    src.add_argument("--run-dir", default=None, metavar="DIR", help="run folder of the running graph")
+    src.add_argument("--endpoint", nargs="+", default=None, metavar="EP",
+                     help="publisher endpoint(s) to listen to instead of a graph, e.g. the "
+                          "tcp://127.0.0.1:5600 of a `percept replay`")
+
+
+def _add_builtin_commands(sub: Any) -> None:
+    r = sub.add_parser("run", help="run a graph of nodes, each node its own process")
+    r.add_argument("graph", help="graph YAML file (see configs/)")
+    r.add_argument("--duration", type=float, default=None, metavar="SEC",
+                   help="stop after SEC seconds (default: until Ctrl-C)")
+    r.add_argument("--run-dir", default=None, metavar="DIR",
+                   help="folder for sockets and the manifest (default: $PERCEPT_RUN_DIR/<graph name> or "
+                        "/tmp/percept-<uid>/<graph name>)")
     r.add_argument("--strict", action="store_true",
                    help="a subscription no node publishes (and no 'external' entry declares) is an "
                         "error (exit 2), not a warning")
     r.set_defaults(func=cmd_run)
 
-    for name, func, helptext in (("topics", cmd_topics, "list topics of a running graph"),
-                                 ("echo", cmd_echo, "print messages of a topic as JSON lines")):
-        c = sub.add_parser(name, help=helptext)
-        if name == "echo":
-            c.add_argument("topic", help="topic or topic prefix")
-            c.add_argument("-n", "--count", type=int, default=None, help="stop after N messages")
-            c.add_argument("--timeout", type=float, default=None, help="stop after SEC seconds")
-        else:
-            c.add_argument("--duration", type=float, default=1.0, help="listening time for rates")
-            c.add_argument("--json", action="store_true")
-        c.add_argument("--graph", default=None, help="name of the running graph")
-        c.add_argument("--run-dir", default=None, help="run folder of the graph")
-        c.set_defaults(func=func)
+    t = sub.add_parser("topics", help="list the topics of a running graph or publisher, with rates")
+    _add_graph_source(t)
+    t.add_argument("--duration", type=float, default=1.0, metavar="SEC", help="listening time for the rates")
+    t.add_argument("--json", action="store_true", help="print the topics as one JSON list")
+    t.set_defaults(func=cmd_topics)
 
-    # `percept bench bus|detect|track2d` are added by the bench package's plugin (bench.cli).
-    b = sub.add_parser("bench", help="benchmarks (added by the bench package)")
-    bsub = b.add_subparsers(dest="bench", required=True)
+    e = sub.add_parser("echo", help="print the messages of a topic as JSON lines")
+    e.add_argument("topic", help="topic or topic prefix ('' for all)")
+    _add_graph_source(e)
+    e.add_argument("-n", "--count", type=cliutil.positive_int, default=None, metavar="N",
+                   help="stop after N messages (default: no limit)")
+    e.add_argument("--timeout", type=float, default=None, metavar="SEC",
+                   help="stop after SEC seconds (default: no limit)")
+    e.add_argument("--values", action="store_true",
+                   help="show array contents (as lists; big arrays truncated) instead of dtype and shape")
+    e.set_defaults(func=cmd_echo)
 
-    d = sub.add_parser("demo", help="run the built-in end-to-end demo")
-    d.add_argument("--duration", type=float, default=5.0)
+    d = sub.add_parser("demo", help="run the built-in demo graph (simulator, relay, sink)")
+    d.add_argument("--duration", type=float, default=5.0, metavar="SEC", help="how long the demo runs")
     d.set_defaults(func=cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``percept`` parser with the built-in commands and every plugin's."""
+    p = cliutil.Parser(prog="percept", description=DESCRIPTION, epilog=EPILOG)
+    p.add_argument("--version", action="version", version=f"percept {_version()}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--debug", action="store_true", help="print the full traceback of an error")
+    sub = cliutil.add_commands(p, "command")
+    _add_builtin_commands(sub)
+    # `percept bench bus|detect|track2d` are added by the bench package's plugin (bench.cli).
+    b = sub.add_parser("bench", help="benchmarks: bus, detector and tracker speed")
+    bsub = cliutil.add_commands(b, "bench", "benchmarks")
     _register_plugins(CommandRegistry(commands=sub, bench=bsub))
+    _sort_commands(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``percept`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    try:
-        return int(args.func(args))
-    except PerceptError as exc:
-        log.error("%s", exc)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return cliutil.run_command(args.func, args, debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -22,17 +22,44 @@ from percept.errors import ConfigError
 T = TypeVar("T")
 
 
-def load_yaml(path: str | Path) -> Any:
-    """Parse a YAML file (safe loader only); errors name the file and position."""
+def yaml_error_text(where: str, exc: yaml.YAMLError) -> str:
+    """One line ``WHERE:LINE: problem (context at line N)`` for a YAML parse error (1-based lines)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or not problem:
+        return f"{where}: invalid YAML: {' '.join(str(exc).split())}"
+    text = f"{where}:{mark.line + 1}: {problem}"
+    context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and cmark is not None:
+        text += f" ({context} at line {cmark.line + 1}, column {cmark.column + 1})"
+    elif context:
+        text += f" ({context})"
+    return text
+
+
+def parse_yaml(text: str, where: str = "<string>", *, first_document: bool = False) -> Any:
+    """Parse YAML ``text`` (safe loader only); a syntax error is a :class:`ConfigError` reading
+    ``WHERE:LINE: message``. ``first_document``: the first non-empty document of a ``---`` stream."""
+    try:
+        if first_document:
+            return next((d for d in yaml.safe_load_all(text) if d is not None), None)
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(yaml_error_text(where, exc)) from None
+
+
+def load_yaml(path: str | Path, *, first_document: bool = False) -> Any:
+    """Parse a YAML file (safe loader only): the one YAML loader of graph, config and scene files.
+
+    Errors are one line naming the file: ``FILE: cannot read: reason`` or ``FILE:LINE: message``.
+    """
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from exc
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: invalid YAML: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{p}: cannot read: {reason}") from exc
+    return parse_yaml(text, str(p), first_document=first_document)
 
 
 def build(cls: type[T], data: Mapping[str, Any] | None, where: str = "config") -> T:

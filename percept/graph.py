@@ -254,6 +254,9 @@ class Manifest:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             return cls(name=data["name"], launcher_pid=data["launcher_pid"], nodes=data["nodes"])
+        except FileNotFoundError as exc:
+            raise GraphError(f"no graph running in {run_dir} (no {cls.FILE}); start one with `percept run` "
+                             "or listen to a publisher with --endpoint") from exc
         except (OSError, ValueError, KeyError) as exc:
             raise GraphError(f"no readable graph manifest at {path}: {exc}") from exc
 
@@ -279,5 +282,8 @@ def find_run_dir(run_dir: str | None, graph_name: str | None) -> Path:
         live.append(manifest.parent)
     if len(live) != 1:
         names = [p.name for p in live]
+        if not live:
+            raise GraphError(f"no graph running under {root}; start one with `percept run`, or listen to "
+                             "a publisher with --endpoint")
         raise GraphError(f"{len(live)} running graphs under {root} {names}; name one with --graph")
     return live[0]

@@ -14,7 +14,8 @@ Boxes are in source-image pixels. ``frame`` counts the images (natural name orde
 the run from 1. ``stamp_ns``: for a video the frame's position (``CAP_PROP_POS_MSEC``) in ns, for an
 image the file's modification time in ns (0 if it cannot be read). An image that cannot be read is
 logged and skipped (its frame number stays used). ``--annotate`` writes a copy of every frame with
-boxes and labels drawn (``<image stem>.jpg``, or ``<video stem>_<frame:06d>.jpg``).
+boxes and labels drawn into a folder (``<image stem>.jpg``, or ``<video stem>_<frame:06d>.jpg``).
+On a terminal a progress bar shows the frames done (stderr).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,17 +30,14 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from percept import cliutil
+from percept.cliutil import out as _out
 from percept.detections import Detections
 from percept.imagefiles import IMAGE_SUFFIXES, list_images
 from perception.config import BACKENDS, DetectorConfig
 from perception.errors import DetectorError
 
 log = logging.getLogger(__name__)
-
-
-def _out(text: str) -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
 
 
 @dataclass
@@ -59,9 +56,12 @@ class Frame:
 
 
 def iter_frames(source: Path, max_frames: int | None = None) -> Iterator[Frame]:
-    """The frames of an image file, a folder of images (in natural name order) or a video file."""
+    """The frames of an image file, a folder of images (in natural name order) or a video file;
+    at most ``max_frames`` (>= 1) of them, all when None."""
     import cv2
 
+    if max_frames is not None and max_frames < 1:
+        raise DetectorError(f"--max-frames: expected >= 1, got {max_frames}")
     if not source.exists():
         raise DetectorError(f"--source: not found: {source}")
     if source.is_dir():
@@ -73,7 +73,7 @@ def iter_frames(source: Path, max_frames: int | None = None) -> Iterator[Frame]:
     else:
         yield from _video_frames(source, max_frames)
         return
-    for n, path in enumerate(files[:max_frames] if max_frames else files, start=1):
+    for n, path in enumerate(files if max_frames is None else files[:max_frames], start=1):
         try:
             stamp = path.stat().st_mtime_ns
         except OSError:
@@ -103,6 +103,37 @@ def _video_frames(path: Path, max_frames: int | None) -> Iterator[Frame]:
         cap.release()
     if n == 0:
         raise DetectorError(f"--source: no frame could be decoded from video {path}")
+
+
+def count_frames(source: Path, max_frames: int | None = None) -> int | None:
+    """How many frames :func:`iter_frames` will yield (a video's count from its header; None
+    when unknown)."""
+    import cv2
+
+    if source.is_dir():
+        n: int | None = len(list_images(source))
+    elif source.suffix.lower() in IMAGE_SUFFIXES:
+        n = 1
+    else:
+        cap = cv2.VideoCapture(str(source))
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+        cap.release()
+        n = count if count > 0 else None
+    if n is not None and max_frames is not None:
+        n = min(n, max_frames)
+    return n
+
+
+def _annotate_dir(path: str | None) -> Path | None:
+    """The ``--annotate`` folder, created; an existing file there is refused."""
+    if path is None:
+        return None
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise DetectorError(f"--annotate: {folder} is an existing file; give a folder for the annotated "
+                            "images")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def detection_record(frame: Frame, dets: Detections, class_names: Sequence[str]) -> dict[str, Any]:
@@ -157,13 +188,13 @@ def cmd_detect(args: argparse.Namespace) -> int:
         raise DetectorError(f"--batch: expected >= 1, got {args.batch}")
     config = DetectorConfig(model=args.model, backend=args.backend, conf=args.conf, iou=args.iou,
                             tiles=args.tiles)
-    annotate_dir = Path(args.annotate) if args.annotate else None
-    if annotate_dir is not None:
-        annotate_dir.mkdir(parents=True, exist_ok=True)
+    annotate_dir = _annotate_dir(args.annotate)
+    source = Path(args.source)
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     counts = {"frames": 0, "unreadable": 0, "detections": 0}
-    with Detector(config) as detector, out_path.open("w", encoding="utf-8") as fh:
+    with Detector(config) as detector, out_path.open("w", encoding="utf-8") as fh, \
+            cliutil.progress("detect", count_frames(source, args.max_frames), unit="frames") as progress:
         names = detector.class_names
 
         def run(batch: list[Frame]) -> None:
@@ -172,13 +203,14 @@ def cmd_detect(args: argparse.Namespace) -> int:
                 _write(fh, detection_record(frame, dets, names))
                 counts["frames"] += 1
                 counts["detections"] += len(dets)
+                progress(counts["frames"] + counts["unreadable"])
                 if annotate_dir is not None:
                     target = annotate_dir / _annotated_name(frame)
                     if not cv2.imwrite(str(target), annotate(frame.image, dets, names)):  # type: ignore[arg-type]
                         raise DetectorError(f"--annotate: cannot write {target}")
 
         pending: list[Frame] = []
-        for frame in iter_frames(Path(args.source), args.max_frames):
+        for frame in iter_frames(source, args.max_frames):
             if frame.image is None:
                 counts["unreadable"] += 1
                 continue
@@ -215,27 +247,34 @@ def cmd_export(args: argparse.Namespace) -> int:
 def register(registry: Any) -> None:
     """Add ``detect`` and ``export`` to the ``percept`` CLI (see ``percept.cli``)."""
     d = registry.commands.add_parser("detect", help="detect objects in images, a folder or a video")
-    d.add_argument("--model", required=True, help="model file (.onnx, .engine, .pt)")
-    d.add_argument("--source", required=True, help="image file, folder of images or video file")
-    d.add_argument("--out", required=True, help="JSON-lines output file")
+    d.add_argument("--model", required=True, metavar="FILE", help="model file (.onnx, .engine, .pt)")
+    d.add_argument("--source", required=True, metavar="PATH",
+                   help="image file, folder of images or video file")
+    d.add_argument("--out", required=True, metavar="JSONL",
+                   help="JSON-lines output file (one line per frame)")
     d.add_argument("--conf", type=float, default=0.25, help="minimum score")
     d.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold")
-    d.add_argument("--tiles", default="none", help="none, auto or NxM (columns x rows)")
-    d.add_argument("--backend", default="auto", choices=BACKENDS)
-    d.add_argument("--annotate", default=None, metavar="OUT_DIR", help="write annotated images here")
-    d.add_argument("--batch", type=int, default=1, help="images per detector call")
-    d.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    d.add_argument("--tiles", default="none", help="none, auto or NxM (columns x rows) tiles per image")
+    d.add_argument("--backend", default="auto", choices=BACKENDS,
+                   help="inference backend (auto: by the model file)")
+    d.add_argument("--annotate", default=None, metavar="DIR",
+                   help="write a copy of every frame with boxes drawn into folder DIR")
+    d.add_argument("--batch", type=cliutil.positive_int, default=1, metavar="N",
+                   help="images per detector call")
+    d.add_argument("--max-frames", type=cliutil.positive_int, default=None, metavar="N",
+                   help="stop after N frames (default: all)")
     d.set_defaults(func=cmd_detect)
 
     e = registry.commands.add_parser("export", help="export an ultralytics model to ONNX or TensorRT")
     e.add_argument("model", help="ultralytics .pt checkpoint or .yaml definition")
-    e.add_argument("--format", required=True, choices=["onnx", "engine"])
+    e.add_argument("--format", required=True, choices=["onnx", "engine"], help="ONNX file or TensorRT engine")
     precision = e.add_mutually_exclusive_group()
     precision.add_argument("--half", action="store_true", help="FP16")
     precision.add_argument("--int8", action="store_true", help="INT8 (needs --calib-images)")
     e.add_argument("--calib-images", default=None, metavar="DIR", help="INT8 calibration images")
-    e.add_argument("--imgsz", type=int, nargs="+", default=[640], help="input size: S or H W")
-    e.add_argument("--batch", type=int, default=1, help="batch size (maximum batch with --dynamic)")
+    e.add_argument("--imgsz", type=int, nargs="+", default=[640], metavar="PX", help="input size: S or H W")
+    e.add_argument("--batch", type=cliutil.positive_int, default=1, metavar="N",
+                   help="batch size (maximum batch with --dynamic)")
     e.add_argument("--dynamic", action="store_true", help="dynamic batch axis")
-    e.add_argument("--out", default=None, help="output file")
+    e.add_argument("--out", default=None, metavar="PATH", help="output file (default: beside the model)")
     e.set_defaults(func=cmd_export)

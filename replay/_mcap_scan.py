@@ -129,7 +129,7 @@ class Scanner:
             self._f: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed by close()
             self.size = path.stat().st_size
         except OSError as exc:
-            raise LogError(f"{path}: cannot open log: {exc}") from exc
+            raise LogError(f"{path}: cannot open log: {exc.strerror or exc}") from exc
         self.schemas: dict[int, Schema] = {}
         self.channels: dict[int, Channel] = {}
         self.loose = ChunkContents()

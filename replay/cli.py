@@ -3,7 +3,7 @@
     percept record --graph NAME | --run-dir DIR | --endpoint EP... [--topics PATTERN...]
                    --out LOG.mcap [--compression zstd|lz4|none] [--rotate-mb N] [--rotate-s S]
     percept log info LOG
-    percept log cat LOG --topic T [-n N]
+    percept log cat LOG --topic T [-n N] [--values]
     percept log export LOG --topic T --format images|video|mot|kitti --out PATH
     percept log recover LOG --out FIXED
 """
@@ -14,26 +14,25 @@ import argparse
 import json
 import logging
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
+from percept import cliutil
+from percept.cliutil import out as _out
 from percept.codec import decode
 from percept.errors import DecodeError
+from percept.introspect import message_values
 from percept.message import Message
 from percept.messages import Image, Tracks
 from replay.errors import LogError
-from replay.log import LogReader, recover
+from replay.log import LogReader
+from replay.recover import recover
 
 log = logging.getLogger(__name__)
-
-
-def _out(text: str, stream: TextIO | None = None) -> None:
-    (stream or sys.stdout).write(text + "\n")
 
 
 def _decoded(reader: LogReader, topic: str) -> Iterator[tuple[int, Message]]:
@@ -74,24 +73,25 @@ def info_lines(path: str | Path) -> list[str]:
     with LogReader(path) as reader:
         s = reader.summary()
     span = (s.end_ns - s.start_ns) / 1e9
-    lines = [f"{s.path}: {s.count} messages, {len(s.topics)} topics, {span:.3f} s "
-             f"({s.start_ns} .. {s.end_ns} ns)",
-             f"{'topic':32s} {'schema':24s} {'count':>8s} {'rate Hz':>9s} {'first ns':>20s} {'last ns':>20s}"]
-    for t in sorted(s.topics.values(), key=lambda t: t.topic):
-        lines.append(f"{t.topic:32s} {t.schema:24s} {t.count:8d} {t.rate_hz:9.2f} "
-                     f"{t.first_ns:20d} {t.last_ns:20d}")
-    return lines
+    rows = [(t.topic, t.schema, t.count, t.rate_hz, t.first_ns, t.last_ns)
+            for t in sorted(s.topics.values(), key=lambda t: t.topic)]
+    return [f"{s.path}: {s.count} messages, {len(s.topics)} topics, {span:.3f} s "
+            f"({s.start_ns} .. {s.end_ns} ns)",
+            *cliutil.table(["topic", "schema", "count", "rate Hz", "first ns", "last ns"], rows, digits=2)]
 
 
-def cat_lines(path: str | Path, topic: str, count: int | None = None) -> Iterator[str]:
-    """JSON lines ``{"topic", "log_time_ns", **Message.summary()}`` of topic prefix ``topic``."""
+def cat_lines(path: str | Path, topic: str, count: int | None = None, values: bool = False) -> Iterator[str]:
+    """JSON lines ``{"topic", "log_time_ns", **Message.summary()}`` of topic prefix ``topic``;
+    with ``values`` the message's contents (:func:`percept.introspect.message_values`: arrays as
+    lists, big ones truncated) instead of the summary."""
     n = 0
     with LogReader(path) as reader:
         for m in reader.messages([topic]):
             if count is not None and n >= count:
                 return
             try:
-                body: dict[str, Any] = decode(m.frames).msg.summary()
+                msg = decode(m.frames).msg
+                body: dict[str, Any] = message_values(msg) if values else msg.summary()
             except DecodeError as exc:
                 body = {"error": str(exc)}
             n += 1
@@ -222,7 +222,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_cat(args: argparse.Namespace) -> int:
-    for line in cat_lines(args.log, args.topic, args.count):
+    for line in cat_lines(args.log, args.topic, args.count, args.values):
         _out(line)
     return 0
 
@@ -236,7 +236,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_recover(args: argparse.Namespace) -> int:
     rep = recover(args.log, args.out)
-    _out(f"recovered {rep.messages} messages from {rep.chunks_recovered} chunks into {args.out}; "
+    views = f" (and {rep.views} Foxglove views)" if rep.views else ""
+    _out(f"recovered {rep.messages} messages{views} from {rep.chunks_recovered} chunks into {args.out}; "
          f"{rep.chunks_bad} bad chunks, {rep.bytes_lost} bytes lost")
     for p in rep.problems:
         _out(f"  {p}")
@@ -247,34 +248,42 @@ def register(registry: Any) -> None:
     """Add ``record`` and ``log`` to the ``percept`` command line."""
     r = registry.commands.add_parser("record", help="record bus topics to an MCAP log")
     src = r.add_mutually_exclusive_group(required=True)
-    src.add_argument("--graph", help="name of the running graph")
-    src.add_argument("--run-dir", help="run folder of the graph")
-    src.add_argument("--endpoint", nargs="+", help="publisher endpoints")
-    r.add_argument("--topics", nargs="+", default=None, help="topic prefixes or glob patterns (default all)")
-    r.add_argument("--out", required=True, help="output LOG.mcap")
-    r.add_argument("--compression", choices=["zstd", "lz4", "none"], default="zstd")
-    r.add_argument("--rotate-mb", type=float, default=None, help="new file after N MiB of messages")
-    r.add_argument("--rotate-s", type=float, default=None, help="new file after S seconds")
-    r.add_argument("--duration", type=float, default=None, help="stop after SEC seconds")
+    src.add_argument("--graph", metavar="NAME", help="name of the running graph")
+    src.add_argument("--run-dir", metavar="DIR", help="run folder of the running graph")
+    src.add_argument("--endpoint", nargs="+", metavar="EP", help="publisher endpoints to record from")
+    r.add_argument("--topics", nargs="+", default=None, metavar="PATTERN",
+                   help="topic prefixes or glob patterns (default: all)")
+    r.add_argument("--out", required=True, metavar="LOG", help="output MCAP log (LOG.mcap)")
+    r.add_argument("--compression", choices=["zstd", "lz4", "none"], default="zstd", help="chunk compression")
+    r.add_argument("--rotate-mb", type=float, default=None, metavar="N",
+                   help="start a new file after N MiB of messages (default: one file)")
+    r.add_argument("--rotate-s", type=float, default=None, metavar="S",
+                   help="start a new file after S seconds (default: one file)")
+    r.add_argument("--duration", type=float, default=None, metavar="SEC",
+                   help="stop after SEC seconds (default: until Ctrl-C)")
     r.set_defaults(func=cmd_record)
 
     lg = registry.commands.add_parser("log", help="inspect, export and repair MCAP logs")
-    sub = lg.add_subparsers(dest="log_command", required=True)
+    sub = cliutil.add_commands(lg, "log_command")
     i = sub.add_parser("info", help="topics, schemas, counts, rates and time span")
-    i.add_argument("log")
+    i.add_argument("log", help="MCAP log")
     i.set_defaults(func=cmd_info)
     c = sub.add_parser("cat", help="messages of a topic as JSON lines")
-    c.add_argument("log")
+    c.add_argument("log", help="MCAP log")
     c.add_argument("--topic", required=True, help="topic or topic prefix")
-    c.add_argument("-n", "--count", type=int, default=None)
+    c.add_argument("-n", "--count", type=cliutil.positive_int, default=None, metavar="N",
+                   help="stop after N messages (default: all)")
+    c.add_argument("--values", action="store_true",
+                   help="show array contents (as lists; big arrays truncated) instead of dtype and shape")
     c.set_defaults(func=cmd_cat)
     e = sub.add_parser("export", help="export a topic as images, video, MOT or KITTI results")
-    e.add_argument("log")
-    e.add_argument("--topic", required=True)
-    e.add_argument("--format", required=True, choices=["images", "video", "mot", "kitti"])
-    e.add_argument("--out", required=True)
+    e.add_argument("log", help="MCAP log")
+    e.add_argument("--topic", required=True, help="topic to export (exact name)")
+    e.add_argument("--format", required=True, choices=["images", "video", "mot", "kitti"],
+                   help="images: a folder of files; video: an MP4; mot/kitti: tracking results")
+    e.add_argument("--out", required=True, metavar="PATH", help="output folder (images) or file")
     e.set_defaults(func=cmd_export)
-    v = sub.add_parser("recover", help="rebuild an indexed log from a truncated one")
-    v.add_argument("log")
-    v.add_argument("--out", required=True)
+    v = sub.add_parser("recover", help="rebuild an indexed log from a truncated or corrupt one")
+    v.add_argument("log", help="damaged MCAP log")
+    v.add_argument("--out", required=True, metavar="LOG", help="repaired MCAP log to write")
     v.set_defaults(func=cmd_recover)

@@ -29,7 +29,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -40,6 +40,9 @@ from replay.log import LogWriter
 from sensors.datasets.kitti_tracking import GT_CLASSES, KittiTrackingSequence
 from sensors.datasets.mot_format import MotSequence
 from sensors.errors import SensorError
+
+if TYPE_CHECKING:
+    from percept.cliutil import ProgressCallback
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +78,10 @@ def _read(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         raise LogError(str(exc)) from exc
 
 
-def import_mot(seq_dir: str | Path, out: str | Path) -> ImportReport:
-    """Import one MOTChallenge sequence folder (``det/det.txt``, optional ``gt/gt.txt``)."""
+def import_mot(seq_dir: str | Path, out: str | Path,
+               progress: ProgressCallback | None = None) -> ImportReport:
+    """Import one MOTChallenge sequence folder (``det/det.txt``, optional ``gt/gt.txt``);
+    ``progress(frames done, frames)`` after each frame."""
     seq = _read(MotSequence, seq_dir, pedestrians_only=False, default_frame_rate=MOT_DEFAULT_FPS)
     report = ImportReport()
     with LogWriter(out) as w:
@@ -90,11 +95,15 @@ def import_mot(seq_dir: str | Path, out: str | Path) -> ImportReport:
                                    class_names=MOT_CLASSES)
                 w.write(topic, msg.to_frames(topic), stamp)
                 report.add(topic, len(d))
+            if progress is not None:
+                progress(f, len(seq))
     return report
 
 
-def import_kitti_tracking(root: str | Path, sequence: int | str, out: str | Path) -> ImportReport:
-    """Import KITTI tracking sequence ``sequence`` (PointRCNN detections and labels)."""
+def import_kitti_tracking(root: str | Path, sequence: int | str, out: str | Path,
+                          progress: ProgressCallback | None = None) -> ImportReport:
+    """Import KITTI tracking sequence ``sequence`` (PointRCNN detections and labels);
+    ``progress(frames done, frames)`` after each frame."""
     base = Path(root)
     name = f"{int(sequence):04d}"
     seq = _read(KittiTrackingSequence, base, int(sequence))
@@ -115,6 +124,8 @@ def import_kitti_tracking(root: str | Path, sequence: int | str, out: str | Path
                 tmsg = _kitti_label_msg(seq, f, stamp)
                 w.write("gt/kitti/tracks", tmsg.to_frames("gt/kitti/tracks"), stamp)
                 report.add("gt/kitti/tracks", len(tmsg))
+            if progress is not None:
+                progress(f + 1, len(seq))
     return report
 
 
@@ -132,13 +143,18 @@ def _kitti_label_msg(seq: KittiTrackingSequence, frame: int, stamp: int) -> Trac
 
 
 def import_frames(folder: str | Path, out: str | Path, fps: float, *, frame_id: str = "camera",
-                  topic: str = "camera/image", jpeg_quality: int = 90) -> ImportReport:
-    """Import a folder of ``*.jpg``/``*.jpeg``/``*.png`` frames (sorted by name) at ``fps``."""
+                  topic: str = "camera/image", jpeg_quality: int = 90,
+                  progress: ProgressCallback | None = None) -> ImportReport:
+    """Import a folder of ``*.jpg``/``*.jpeg``/``*.png`` frames (sorted by name) at ``fps``;
+    ``progress(files done, files)`` after each file."""
     import cv2
 
     src = Path(folder)
     if fps <= 0:
         raise LogError(f"{src}: fps must be > 0, got {fps}")
+    if not src.is_dir():
+        raise LogError(f"{src}: {'not a folder' if src.exists() else 'no such folder'} (expected a folder "
+                       "of .jpg/.jpeg/.png frames)")
     files = sorted(p for p in src.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if not files:
         raise LogError(f"{src}: no .jpg/.jpeg/.png images")
@@ -159,4 +175,6 @@ def import_frames(folder: str | Path, out: str | Path, fps: float, *, frame_id: 
                                      jpeg_quality=jpeg_quality)
             w.write(topic, msg.to_frames(topic), stamp)
             report.add(topic, 1)
+            if progress is not None:
+                progress(i + 1, len(files))
     return report

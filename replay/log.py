@@ -1,4 +1,4 @@
-"""MCAP logs of percept bus traffic: :class:`LogWriter`, :class:`LogReader` and :func:`recover`.
+"""MCAP logs of percept bus traffic: :class:`LogWriter`, :class:`LogReader` (repairs: replay.recover).
 
 Every bus message is stored exactly as its multipart frames (see :mod:`replay.framing`) on a
 channel named by the percept topic, ``message_encoding="percept-multipart"``, with a schema named
@@ -240,13 +240,15 @@ class LogReader:
     Args:
         path: the ``.mcap`` file.
         skip_bad: yield every readable message, counting and logging truncated or corrupt parts
-            (``bad_parts``) instead of raising :class:`LogError`.
+            (``bad_parts``) instead of raising :class:`LogError`. Each bad part is counted and
+            logged once, however often it is read (a summary, then playback, loops).
     """
 
     def __init__(self, path: str | Path, skip_bad: bool = False) -> None:
         self.path = Path(path)
         self.skip_bad = skip_bad
         self.bad_parts = 0
+        self._reported: set[tuple[int, str]] = set()
         self._scanner = Scanner(self.path)
         self._chunks: list[Chunk] = []
         self._loose: ChunkContents = ChunkContents()
@@ -261,6 +263,10 @@ class LogReader:
     def _bad(self, problem: Corrupt) -> None:
         if not self.skip_bad:
             raise LogError(f"{self.path}: {problem.reason} at byte offset {problem.offset}")
+        key = (problem.offset, problem.reason)
+        if key in self._reported:
+            return
+        self._reported.add(key)
         self.bad_parts += 1
         log.warning("%s: skipped: %s at byte offset %d", self.path, problem.reason, problem.offset)
 
@@ -321,6 +327,13 @@ class LogReader:
                 continue
             yield LoggedMessage(ch.topic, t, frames)
 
+    def time_range_ns(self) -> tuple[int, int]:
+        """``(first, last)`` log time (ns) of all records, from the chunk index (nothing is
+        decompressed; views included); ``(0, 0)`` for an empty log."""
+        starts = [c.start_ns for c in self._chunks] + [m.log_time for m in self._loose.messages]
+        ends = [c.end_ns for c in self._chunks] + [m.log_time for m in self._loose.messages]
+        return (min(starts), max(ends)) if starts else (0, 0)
+
     def summary(self) -> LogSummary:
         """Per-topic schema, count and time span of the percept channels."""
         out = LogSummary(self.path)
@@ -344,72 +357,3 @@ class LogReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@dataclass
-class RecoveryReport:
-    """Outcome of :func:`recover`."""
-
-    chunks_recovered: int
-    chunks_bad: int
-    messages: int
-    bytes_lost: int
-    problems: list[str] = field(default_factory=list)
-
-
-def recover(path_in: str | Path, path_out: str | Path, compression: str = "zstd") -> RecoveryReport:
-    """Rebuild a valid, indexed MCAP at ``path_out`` from every intact chunk of ``path_in``.
-
-    Reading stops at the first broken record header (e.g. where a killed writer stopped);
-    chunks with a bad CRC or undecodable data before it are skipped. All message records are
-    copied with their times and sequence numbers.
-    """
-    scanner = Scanner(Path(path_in))
-    writer = Writer(str(path_out), compression=COMPRESSIONS[compression])
-    writer.start(profile=PROFILE, library="percept-replay recover")
-    schema_ids: dict[int, int] = {}
-    channel_ids: dict[int, int] = {}
-    good = bad = messages = 0
-    lost = 0
-    problems: list[str] = []
-
-    def copy(contents: ChunkContents) -> int:
-        n = 0
-        for sid, sc in scanner.schemas.items():
-            if sid not in schema_ids:
-                schema_ids[sid] = writer.register_schema(sc.name, sc.encoding, sc.data)
-        for cid, ch in scanner.channels.items():
-            if cid not in channel_ids:
-                channel_ids[cid] = writer.register_channel(ch.topic, ch.message_encoding,
-                                                           schema_ids.get(ch.schema_id, 0), ch.metadata)
-        for m in contents.messages:
-            new = channel_ids.get(m.channel_id)
-            if new is not None:
-                writer.add_message(new, m.log_time, m.data, m.publish_time, m.sequence)
-                n += 1
-        return n
-
-    try:
-        for item in scanner.scan(stop_at_data_end=True):
-            if isinstance(item, Corrupt):
-                problems.append(f"{item.reason} at byte offset {item.offset}")
-                lost += item.length
-                if item.fatal:
-                    break
-                bad += 1
-                continue
-            contents = scanner.load(item)
-            if isinstance(contents, Corrupt):
-                problems.append(f"{contents.reason} at byte offset {contents.offset}")
-                lost += item.length
-                bad += 1
-                continue
-            good += 1
-            messages += copy(contents)
-        messages += copy(scanner.loose)
-    finally:
-        writer.finish()
-        scanner.close()
-    for p in problems:
-        log.warning("%s: recover: %s", path_in, p)
-    return RecoveryReport(good, bad, messages, lost, problems)

@@ -47,16 +47,8 @@ class Progress:
 
 def log_span_ns(reader: LogReader) -> tuple[int, int]:
     """``(first, last)`` log time in ns over all topics of ``reader``'s log; ``(0, 0)`` if empty."""
-    firsts, lasts = [], []
-    for t in _summary_topics(reader):
-        firsts.append(int(t.first_ns))
-        lasts.append(int(t.last_ns))
-    return (min(firsts), max(lasts)) if firsts else (0, 0)
-
-
-def _summary_topics(reader: LogReader) -> list:
-    topics = reader.summary().topics
-    return list(topics.values()) if isinstance(topics, dict) else list(topics)
+    summary = reader.summary()
+    return (summary.start_ns, summary.end_ns) if summary.count else (0, 0)
 
 
 class Player:
@@ -73,6 +65,11 @@ class Player:
         paused: start paused (use :meth:`step` / :meth:`resume`).
         progress: called from the playing thread after every message and on state changes.
         wait_subscribers: before playing, wait up to ``wait_timeout_s`` for this many subscriptions.
+        skip_bad: play every readable message of a truncated or corrupt log (see
+            :class:`~replay.log.LogReader`); :attr:`available` says how many there are.
+
+    Attributes:
+        available: percept messages the log holds (readable ones, with ``skip_bad``), all topics.
     """
 
     def __init__(self, log_path: str | Path, target: str | Sequence[str] | Publisher, *,
@@ -85,7 +82,9 @@ class Player:
             raise LogError(f"{log_path}: rate must be > 0 or None (max), got {rate}")
         self.path = Path(log_path)
         self.reader = LogReader(self.path, skip_bad=skip_bad)
-        self.first_ns, self.last_ns = log_span_ns(self.reader)
+        summary = self.reader.summary()
+        self.available = summary.count
+        self.first_ns, self.last_ns = (summary.start_ns, summary.end_ns) if summary.count else (0, 0)
         self._own_pub = not isinstance(target, Publisher)
         self.publisher = Publisher(target) if self._own_pub else target  # type: ignore[arg-type]
         self.rate = rate

@@ -8,7 +8,8 @@
     percept import frames --dir D --fps F --out LOG
     percept report LOG --gt GT_TOPIC_OR_FILE --out report.html [--tracks T ...]
 
-Registered through :func:`register` (entry-point group ``percept.commands``).
+Registered through :func:`register` (entry-point group ``percept.commands``). On a terminal,
+``replay``, ``rerun``, ``import`` and ``report`` show a progress bar on stderr.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ import select
 import sys
 import termios
 import tty
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
+
+from percept import cliutil
+from percept.cliutil import out as _out
 
 log = logging.getLogger(__name__)
 
@@ -42,32 +46,15 @@ def _rate(text: str) -> float | None:
     return value
 
 
-def _out(text: str) -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+def playback_progress(update: cliutil.ProgressUpdate) -> Callable[[Any], None]:
+    """A :class:`replay.player.Player` ``progress`` callback drawing on a :func:`percept.cliutil.progress`
+    bar: log seconds played of the log's span, messages sent and the play state."""
 
-
-class ProgressBar:
-    """A one-line text progress bar on stderr, redrawn at most every ``min_interval_s``."""
-
-    def __init__(self, width: int = 40, min_interval_s: float = 0.1) -> None:
-        self.width = width
-        self.min_interval_s = min_interval_s
-        self._last = 0.0
-
-    def __call__(self, p: Any) -> None:
-        import time
-
-        now = time.monotonic()
-        if now - self._last < self.min_interval_s:
-            return
-        self._last = now
-        frac = min(1.0, p.position_s / p.duration_s) if p.duration_s > 0 else 1.0
-        filled = round(frac * self.width)
+    def show(p: Any) -> None:
         state = "paused" if p.paused else "playing"
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {p.position_s:7.2f}/"
-                         f"{p.duration_s:.2f} s  {p.sent} msgs  {state}   ")
-        sys.stderr.flush()
+        update(p.position_s, p.duration_s, status=f"{p.sent} msgs {state}")
+
+    return show
 
 
 @contextlib.contextmanager
@@ -105,12 +92,31 @@ def keyboard_loop(player: Any) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    """Play the log; 0, or an error when it holds nothing readable (e.g. ``--skip-bad`` on a log
+    whose every chunk is broken)."""
+    from replay.errors import LogError
     from replay.player import Player
 
-    bar = ProgressBar() if not args.quiet else None
     player = Player(args.log, args.endpoint, rate=args.rate, loop=args.loop, start_s=args.start,
-                    end_s=args.end, topics=args.topics, paused=args.paused, progress=bar,
+                    end_s=args.end, topics=args.topics, paused=args.paused,
                     wait_subscribers=args.wait_subscribers, skip_bad=args.skip_bad)
+    try:
+        if player.available == 0:
+            bad = player.reader.bad_parts
+            raise LogError(f"{args.log}: nothing to play: no readable message"
+                           + (f" ({bad} bad parts skipped)" if bad else ""))
+        with cliutil.progress("replay", player.duration_s, unit="s") if not args.quiet \
+                else contextlib.nullcontext(None) as update:
+            player.progress = None if update is None else playback_progress(update)
+            _play(player)
+    finally:
+        player.close()
+    _out(f"sent {player.sent} messages on {player.publisher.endpoints}")
+    return 0
+
+
+def _play(player: Any) -> None:
+    """Run ``player`` to its end: keys on a terminal, Ctrl-C stops."""
     try:
         player.start()
         if sys.stdin.isatty():
@@ -119,18 +125,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
             pass
     except KeyboardInterrupt:
         player.stop()
-    finally:
-        player.close()
-    if bar is not None:
-        sys.stderr.write("\n")
-    _out(f"sent {player.sent} messages on {player.publisher.endpoints}")
-    return 0
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
     from replay.rerun import rerun
 
-    stats = rerun(args.log, args.graph, args.out, with_inputs=args.with_inputs)
+    with cliutil.progress("rerun", unit="msgs") as progress:
+        stats = rerun(args.log, args.graph, args.out, with_inputs=args.with_inputs, progress=progress)
     _out(json.dumps({"inputs": stats.inputs, "outputs": stats.outputs, "per_topic": stats.per_topic,
                      "decode_errors": stats.decode_errors, "span_s": stats.span_s,
                      "wall_s": round(stats.wall_s, 4), "speed_x": round(stats.speed_x, 1)}))
@@ -140,12 +141,13 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from replay import importers
 
-    if args.dataset == "mot":
-        report = importers.import_mot(args.seq, args.out)
-    elif args.dataset == "kitti-tracking":
-        report = importers.import_kitti_tracking(args.root, args.seq, args.out)
-    else:
-        report = importers.import_frames(args.dir, args.out, args.fps)
+    with cliutil.progress(f"import {args.dataset}", unit="frames") as progress:
+        if args.dataset == "mot":
+            report = importers.import_mot(args.seq, args.out, progress)
+        elif args.dataset == "kitti-tracking":
+            report = importers.import_kitti_tracking(args.root, args.seq, args.out, progress)
+        else:
+            report = importers.import_frames(args.dir, args.out, args.fps, progress=progress)
     _out(json.dumps({"out": args.out, "messages": report.messages, "rows": report.rows}))
     return 0
 
@@ -153,8 +155,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from replay.report import write_report
 
-    results = write_report(args.log, args.gt, args.out, tracks=args.tracks or (), gt_topic=args.gt_topic,
-                           fps=args.fps, iou_threshold=args.iou)
+    with cliutil.progress("report", unit="s of log") as progress:
+        results = write_report(args.log, args.gt, args.out, tracks=args.tracks or (), gt_topic=args.gt_topic,
+                               fps=args.fps, iou_threshold=args.iou, progress=progress)
     for topic, rows in results.items():
         for r in rows:
             _out(f"{topic:24s} {r[0]:12s} MOTA {r[1]:6.2f}  IDF1 {r[2]:6.2f}  IDSW {r[4]}")
@@ -165,52 +168,56 @@ def cmd_report(args: argparse.Namespace) -> int:
 def register(registry: Any) -> None:
     """Add ``replay``, ``rerun``, ``import`` and ``report`` to the ``percept`` command line."""
     sub = registry.commands
-    p = sub.add_parser("replay", help="play a recorded log onto the bus")
-    p.add_argument("log")
-    p.add_argument("--rate", type=_rate, default=1.0, help="speed factor or 'max' (default 1.0)")
-    p.add_argument("--loop", action="store_true")
-    p.add_argument("--start", type=float, default=0.0, help="seconds after the log start")
-    p.add_argument("--end", type=float, default=None, help="seconds after the log start")
-    p.add_argument("--topics", nargs="+", default=None, help="topic prefixes to play")
-    p.add_argument("--paused", action="store_true", help="start paused (space/s to go)")
-    p.add_argument("--endpoint", nargs="+", default=["tcp://127.0.0.1:5600"],
-                   help="publisher bind address(es)")
-    p.add_argument("--wait-subscribers", type=int, default=0, help="wait for N subscriptions (5 s max)")
+    p = sub.add_parser("replay", help="play a recorded log onto the bus",
+                       description="Play a recorded log onto the bus at its recorded timing. On a terminal: "
+                                   "space pauses/resumes, s steps, left/right seek 5 s, q quits.")
+    p.add_argument("log", help="MCAP log")
+    p.add_argument("--rate", type=_rate, default="1.0", help="speed factor, or 'max' for as fast as possible")
+    p.add_argument("--loop", action="store_true", help="start again at --start after the end")
+    p.add_argument("--start", type=float, default=0.0, metavar="SEC", help="seconds after the log start")
+    p.add_argument("--end", type=float, default=None, metavar="SEC",
+                   help="seconds after the log start (default: the end)")
+    p.add_argument("--topics", nargs="+", default=None, metavar="PREFIX",
+                   help="topic prefixes to play (default: all)")
+    p.add_argument("--paused", action="store_true", help="start paused (space or s to go)")
+    p.add_argument("--endpoint", nargs="+", default=["tcp://127.0.0.1:5600"], metavar="EP",
+                   help="publisher bind address(es); watch with `percept echo TOPIC --endpoint EP`")
+    p.add_argument("--wait-subscribers", type=int, default=0, metavar="N",
+                   help="wait for N subscriptions (5 s at most) before playing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--skip-bad", action="store_true",
                    help="play every readable message of a truncated or corrupt log (bad parts are logged)")
     p.set_defaults(func=cmd_replay)
 
     r = sub.add_parser("rerun", help="re-run a graph's processors over a log in virtual time")
-    r.add_argument("log")
-    r.add_argument("--graph", required=True)
-    r.add_argument("--out", required=True)
+    r.add_argument("log", help="recorded MCAP log (the inputs)")
+    r.add_argument("--graph", required=True, metavar="YAML", help="graph file whose nodes are re-run")
+    r.add_argument("--out", required=True, metavar="LOG", help="MCAP log of the nodes' outputs")
     r.add_argument("--with-inputs", action="store_true", help="also copy the recorded topics (e.g. gt/)")
     r.set_defaults(func=cmd_rerun)
 
     i = sub.add_parser("import", help="import a dataset into a log")
-    isub = i.add_subparsers(dest="dataset", required=True)
+    isub = cliutil.add_commands(i, "dataset", "datasets")
     m = isub.add_parser("mot", help="MOTChallenge sequence folder")
-    m.add_argument("--seq", required=True)
+    m.add_argument("--seq", required=True, metavar="DIR", help="sequence folder (det/det.txt, gt/gt.txt)")
     k = isub.add_parser("kitti-tracking", help="KITTI tracking training set")
-    k.add_argument("--root", required=True)
-    k.add_argument("--seq", required=True, type=int)
+    k.add_argument("--root", required=True, metavar="DIR", help="KITTI tracking root (label_02/, ...)")
+    k.add_argument("--seq", required=True, type=int, metavar="N", help="sequence number, e.g. 1")
     f = isub.add_parser("frames", help="a folder of JPEG/PNG frames")
-    f.add_argument("--dir", required=True)
-    f.add_argument("--fps", required=True, type=float)
+    f.add_argument("--dir", required=True, metavar="DIR", help="folder of .jpg/.jpeg/.png frames")
+    f.add_argument("--fps", required=True, type=float, help="frame rate of the frames")
     for q in (m, k, f):
-        q.add_argument("--out", required=True)
+        q.add_argument("--out", required=True, metavar="LOG", help="MCAP log to write")
         q.set_defaults(func=cmd_import)
 
     rp = sub.add_parser("report", help="HTML report: tracking metrics, latency, events")
-    rp.add_argument("log")
+    rp.add_argument("log", help="MCAP log")
     rp.add_argument("--gt", required=True, help="ground-truth topic, MOT gt.txt, or another log")
-    rp.add_argument("--gt-topic", default=None, help="topic in the --gt log")
-    rp.add_argument("--tracks", nargs="+", default=None, help="Tracks topics (default: all)")
-    rp.add_argument("--fps", type=float, default=None, help="frame rate of a MOT gt.txt")
-    rp.add_argument("--iou", type=float, default=0.5)
-    rp.add_argument("--out", required=True)
+    rp.add_argument("--gt-topic", default=None, metavar="TOPIC",
+                    help="topic in the --gt log (default: its first gt/ topic)")
+    rp.add_argument("--tracks", nargs="+", default=None, metavar="TOPIC", help="Tracks topics (default: all)")
+    rp.add_argument("--fps", type=float, default=None,
+                    help="frame rate of a MOT gt.txt (default: its seqinfo.ini)")
+    rp.add_argument("--iou", type=float, default=0.5, help="IoU of a 2D match")
+    rp.add_argument("--out", required=True, metavar="HTML", help="report file to write")
     rp.set_defaults(func=cmd_report)
-
-
-

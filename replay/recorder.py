@@ -4,7 +4,7 @@ Messages are kept as their raw wire frames (nothing is decoded except for the Fo
 Files rotate by size or duration: with rotation ``out=run.mcap`` becomes ``run_0000.mcap``,
 ``run_0001.mcap``, ...; without, the log is ``out`` itself. Chunks are kept small (1 MiB by
 default) and reach the OS as soon as they are full, so a killed recorder loses at most the open
-chunk, and :func:`replay.log.recover` rebuilds an indexed file from the rest.
+chunk, and :func:`replay.recover.recover` rebuilds an indexed file from the rest.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from replay.importers import MOT_CLASSES
 from replay.log import LogReader
 from sensors.datasets.mot_format import read_mot_rows, read_seqinfo
 from sensors.errors import SensorError
+
+if TYPE_CHECKING:
+    from percept.cliutil import ProgressCallback
 
 
 @dataclass
@@ -72,10 +75,16 @@ def objects_of(msg: Message) -> FrameObjects | None:
     return None
 
 
-def read_log(path: str | Path, object_topics: set[str]) -> LogContents:
-    """Decode what the report uses; ``object_topics`` are kept as per-frame objects."""
+def read_log(path: str | Path, object_topics: set[str], progress: ProgressCallback | None = None
+             ) -> LogContents:
+    """Decode what the report uses; ``object_topics`` are kept as per-frame objects.
+    ``progress(seconds read, seconds)`` in log time, after each message."""
     out = LogContents()
-    for m in LogReader(path).messages():
+    reader = LogReader(path)
+    t0, t1 = reader.time_range_ns()
+    for m in reader.messages():
+        if progress is not None:
+            progress((m.log_time_ns - t0) / 1e9, (t1 - t0) / 1e9)
         out.counts[m.topic] = out.counts.get(m.topic, 0) + 1
         try:
             _t, msg = decode(m.frames)
@@ -142,11 +151,13 @@ def mot_rows(gt: dict[int, FrameObjects], hyp: dict[int, FrameObjects], iou: flo
 
 def write_report(log_path: str | Path, gt: str, out: str | Path, *, tracks: Sequence[str] = (),
                  gt_topic: str | None = None, fps: float | None = None, iou_threshold: float = 0.5,
-                 dist_threshold_m: float = 2.0) -> dict[str, list[list[Any]]]:
+                 dist_threshold_m: float = 2.0, progress: ProgressCallback | None = None
+                 ) -> dict[str, list[list[Any]]]:
     """Write the HTML report; return the metric rows per tracks topic.
 
     ``gt`` is a topic of the log, a MOT ``gt.txt`` (``fps`` or its sequence's seqinfo.ini), or
-    another log (its ``gt_topic``, default its first topic starting with ``gt/``).
+    another log (its ``gt_topic``, default its first topic starting with ``gt/``). ``progress``:
+    see :func:`read_log` (the log, in log time).
     """
     import matplotlib
 
@@ -154,7 +165,7 @@ def write_report(log_path: str | Path, gt: str, out: str | Path, *, tracks: Sequ
     import matplotlib.pyplot as plt
 
     gt_path = Path(gt)
-    contents = read_log(log_path, {gt} | set(tracks))
+    contents = read_log(log_path, {gt} | set(tracks), progress)
     if gt_path.is_file() and gt_path.suffix == ".txt":
         rate = fps or _seqinfo_fps(gt_path.parent.parent / "seqinfo.ini")
         gt_frames, gt_name = read_mot_gt(gt_path, rate), str(gt_path)

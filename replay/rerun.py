@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from percept.clock import VirtualClock
 from percept.codec import decode
@@ -26,6 +27,9 @@ from percept.graph import GraphConfig, NodeConfig, load_graph
 from percept.message import Message
 from percept.node import NodeContext, Processor, make_processor
 from replay.log import LogReader, LogWriter
+
+if TYPE_CHECKING:
+    from percept.cliutil import ProgressCallback
 
 log = logging.getLogger(__name__)
 
@@ -130,16 +134,19 @@ def input_topics(graph: GraphConfig, log_topics: Sequence[str]) -> list[str]:
 
 
 def rerun(log_path: str | Path, graph_path: str | Path, out_path: str | Path, *,
-          with_inputs: bool = False, compression: str = "zstd") -> RerunStats:
+          with_inputs: bool = False, compression: str = "zstd",
+          progress: ProgressCallback | None = None) -> RerunStats:
     """Re-run ``graph_path``'s nodes over ``log_path``; write their outputs to ``out_path``.
 
     Args:
         with_inputs: also copy every recorded topic the graph does not re-make (e.g. ground
             truth) into the output, at its original log time, so reports need one file.
+        progress: ``progress(recorded messages read, recorded messages)`` after each one.
     """
     graph = load_graph(graph_path)
     reader = LogReader(log_path)
     topics_info = reader.summary().topics
+    total = sum(t.count for t in (topics_info.values() if isinstance(topics_info, dict) else topics_info))
     all_topics = sorted(topics_info if isinstance(topics_info, dict) else [t.topic for t in topics_info])
     feed = input_topics(graph, all_topics)
     made = [p for n in graph.nodes for p in n.publishes]
@@ -150,7 +157,9 @@ def rerun(log_path: str | Path, graph_path: str | Path, out_path: str | Path, *,
     with LogWriter(out_path, compression=compression) as writer:  # type: ignore[arg-type]
         router = _Router(writer, stats)
         started = False
-        for m in reader.messages():
+        for done, m in enumerate(reader.messages(), start=1):
+            if progress is not None:
+                progress(done, total)
             if not started:
                 router.nodes = [_Node(cfg, i, m.log_time_ns, router) for i, cfg in enumerate(graph.nodes)]
                 for node in router.nodes:

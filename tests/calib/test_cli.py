@@ -87,6 +87,33 @@ def test_camera_argument_errors(tmp_path, capsys):
     assert rc == 2 and "min_views" in capsys.readouterr().err
 
 
+def test_check_counts_only_the_points_in_view(tmp_path, capsys):
+    """Regression: `calibrate check` reported every lidar point as drawn, even those behind the
+    camera or outside the image."""
+    from tests.calib.test_overlay import SYNTH
+
+    (tmp_path / "calib.txt").write_text(SYNTH)
+    pts = np.array([[5.0, 0.0, 0.0, 0.3], [40.0, -4.0, 2.0, 0.1], [-5.0, 0.0, 0.0, 0.0],
+                    [5.0, 50.0, 0.0, 0.0], [-30.0, 1.0, 1.0, 0.0]], np.float32)
+    pts.tofile(tmp_path / "scan.bin")
+    cv2.imwrite(str(tmp_path / "img.png"), np.full((360, 1200, 3), 40, np.uint8))
+    rc = _run(["calibrate", "check", "--calib", str(tmp_path / "calib.txt"),
+               "--lidar", str(tmp_path / "scan.bin"), "--image", str(tmp_path / "img.png"),
+               "--out", str(tmp_path / "o.png")])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert captured.out.strip() == f"wrote {tmp_path / 'o.png'} (1200x360): 2 of 5 lidar points in view"
+
+
+def test_errors_are_one_line_in_the_percept_style(tmp_path, capsys):
+    rc = _run(["calibrate", "check", "--calib", str(tmp_path / "none.txt"),
+               "--lidar", str(tmp_path / "s.bin"), "--image", str(tmp_path / "i.png"),
+               "--out", str(tmp_path / "o.png")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1
+    assert err[0].startswith("percept: error: calibrate check: ") and "none.txt" in err[0]
+
+
 def test_check_writes_overlay(shared_data, tmp_path, capsys):
     root = shared_data("kitti_object", "training")
     image_path = root / "image_2" / "000000.png"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from calib import CalibrationError, lidar_overlay, load_kitti_calib, read_velodyne_bin, write_overlay
-from calib.overlay import range_colors
+from calib.overlay import range_colors, visible_points
 
 SYNTH = (
     "P0: 700 0 600 0 0 700 180 0 0 0 1 0\nP1: 700 0 600 -380 0 700 180 0 0 0 1 0\n"
@@ -54,6 +54,16 @@ def test_points_land_where_the_calibration_says(synth_calib) -> None:
     assert r > b  # near is red
     b, _, r = out[145, 670].astype(int)
     assert b > r  # far is blue
+
+
+def test_visible_points_are_those_drawn(synth_calib) -> None:
+    pts = np.array([[5.0, 0.0, 0.0], [40.0, -4.0, 2.0], [-5.0, 0.0, 0.0], [5.0, 50.0, 0.0],
+                    [np.nan, 0.0, 0.0], [0.2, 0.0, 0.0]])  # the last: closer than min_depth_m
+    assert visible_points(pts, synth_calib, 2, (360, 1200)).tolist() == [True, True, False, False, False,
+                                                                         False]
+    assert visible_points(pts, synth_calib, 2, (200, 620)).tolist() == [True] + [False] * 5  # narrower
+    with pytest.raises(CalibrationError, match=r"\(N, 3\+\)"):
+        visible_points(np.zeros(3), synth_calib, 2, (10, 10))
 
 
 def test_no_visible_points_leaves_image_unchanged(synth_calib) -> None:

@@ -291,8 +291,10 @@ def test_total_pools_sequences() -> None:
     only_fp = ([], [obj(0, 9, x=5.0, z=50.0)])  # no ground truth, one false positive
     seqs = {"a": (rows(perfect), {"Car": rows(perfect)}), "b": (rows(perfect), {"Car": rows(missing)}),
             "c": (rows(only_fp[0]), {"Car": rows(only_fp[1])})}
-    res = evaluate(seqs, classes=("Car",), per_sequence=True)
+    steps: list[tuple[float, float | None]] = []
+    res = evaluate(seqs, classes=("Car",), per_sequence=True, progress=lambda d, t: steps.append((d, t)))
     assert [r.sequence for r in res] == ["a", "b", "c", TOTAL]
+    assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]  # one step per row
     total = res[-1]
     assert (total.GT, total.FN, total.FP, total.TP) == (8, 1, 1, 7)
     assert pytest.approx(1 - 2 / 8) == total.MOTA

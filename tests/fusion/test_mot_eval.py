@@ -101,8 +101,13 @@ def test_combined_sums_counts(tmp_path: Path) -> None:
     res1 = write(tmp_path / "res1.txt", [(f, 1 if f <= 2 else 2, 0, 0, 10, 20, 1) for f in range(1, 5)])
     gt2 = write(tmp_path / "gt2.txt", gt_rows(4, {1: (0, 0)}))
     res2 = write(tmp_path / "res2.txt", [(f, 1, 0, 0, 10, 20, 1) for f in range(1, 3)])
-    r = evaluate_many([(gt1, res1), (gt2, res2)], names=["a", "b"])
+    steps: list[tuple[float, float | None]] = []
+    r = evaluate_many([(gt1, res1), (gt2, res2)], names=["a", "b"],
+                      progress=lambda d, t: steps.append((d, t)))
+    assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]  # read and match each pair, then each one's metrics
     assert [x.name for x in r] == ["a", "b", "COMBINED"]
+    assert [x.as_dict() for x in r] == [x.as_dict() for x in evaluate_many([(gt1, res1), (gt2, res2)],
+                                                                            names=["a", "b"])]
     combined = r[2].as_dict()
     assert (combined["IDSW"], combined["FN"], combined["FP"], combined["GT"]) == (1, 2, 0, 8)
     assert combined["MOTA"] == pytest.approx(1 - 3 / 8)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from percept.cli import CommandRegistry
-from perception.cli import register
+from perception.cli import count_frames, iter_frames, register
 from perception.errors import DetectorError
 
 KEYS = {"source", "frame", "stamp_ns", "detections"}
@@ -127,6 +127,42 @@ def test_detect_errors_name_the_source(yolox, tmp_path):
     cv2.imwrite(str(folder / "b.jpg"), np.full((64, 80, 3), 127, np.uint8))
     assert _run("detect", "--model", yolox, "--source", str(folder), "--out", str(tmp_path / "o.jsonl")) == 0
     assert [(r["frame"], Path(r["source"]).name) for r in _lines(tmp_path / "o.jsonl")] == [(2, "b.jpg")]
+
+
+def test_annotate_naming_an_existing_file_is_one_error(tmp_path):
+    """Regression: `--annotate FILE` ended in a FileExistsError traceback (checked before the model loads)."""
+    taken = tmp_path / "taken.jpg"
+    taken.write_bytes(b"x")
+    with pytest.raises(DetectorError, match=r"--annotate: .*taken\.jpg is an existing file"):
+        _run("detect", "--model", str(tmp_path / "m.onnx"), "--source", str(tmp_path), "--out",
+             str(tmp_path / "o.jsonl"), "--annotate", str(taken))
+    assert taken.read_bytes() == b"x" and not (tmp_path / "o.jsonl").exists()
+
+
+def test_max_frames_zero_is_refused_not_misreported(tmp_path, capsys):
+    """Regression: `--max-frames 0` read all images of a folder but reported a video as undecodable."""
+    with pytest.raises(SystemExit) as info:
+        _parser().parse_args(["detect", "--model", "m", "--source", "s", "--out", "o", "--max-frames", "0"])
+    assert info.value.code == 2
+    assert "--max-frames: expected a whole number >= 1, got '0'" in capsys.readouterr().err
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        cv2.imwrite(str(folder / name), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(DetectorError, match="--max-frames: expected >= 1, got 0"):
+        list(iter_frames(folder, 0))
+    assert [f.frame for f in iter_frames(folder, 2)] == [1, 2] and count_frames(folder, 2) == 2
+    assert [f.frame for f in iter_frames(folder)] == [1, 2, 3] and count_frames(folder) == 3
+
+
+def test_count_frames_of_a_video(tmp_path):
+    path = tmp_path / "v.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (32, 24))
+    for i in range(7):
+        writer.write(np.full((24, 32, 3), 30 * i, np.uint8))
+    writer.release()
+    assert count_frames(path) == len(list(iter_frames(path))) == 7
+    assert count_frames(path, 3) == len(list(iter_frames(path, 3))) == 3
 
 
 def test_export_onnx_through_the_cli(tmp_path, monkeypatch, capsys):

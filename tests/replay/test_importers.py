@@ -102,6 +102,21 @@ def test_import_errors_name_the_file(tmp_path):
         import_frames(tmp_path, tmp_path / "y.mcap", fps=5)
 
 
+def test_import_frames_dir_must_be_a_folder(tmp_path, capsys):
+    """Regression: `import frames --dir` on a file or a missing folder ended in a traceback."""
+    from percept.cli import main
+
+    (tmp_path / "one.jpg").write_bytes(b"x")
+    for path, why in ((tmp_path / "one.jpg", "not a folder"), (tmp_path / "nope", "no such folder")):
+        with pytest.raises(LogError, match=rf"{path.name}: {why} \(expected a folder of \.jpg"):
+            import_frames(path, tmp_path / "x.mcap", fps=5)
+        argv = ["import", "frames", "--dir", str(path), "--fps", "5", "--out", str(tmp_path / "y.mcap")]
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"percept: error: {path}: {why} (expected a folder of .jpg/.jpeg/.png frames)"]
+    assert not (tmp_path / "x.mcap").exists() and not (tmp_path / "y.mcap").exists()
+
+
 def test_import_cli(shared_data, tmp_path, capsys):
     parser = argparse.ArgumentParser()
     register(argparse.Namespace(commands=parser.add_subparsers(dest="command"), bench=None))

@@ -23,7 +23,8 @@ from percept.message import Message
 from percept.messages import Event, Image, NodeStats, PointCloud, RadarScan, Tracks
 from replay._mcap_scan import MAGIC, Chunk, ChunkContents, Scanner
 from replay.errors import LogError
-from replay.log import LogReader, LogWriter, recover
+from replay.log import LogReader, LogWriter
+from replay.recover import recover
 
 rng = np.random.default_rng(3)
 
@@ -189,15 +190,57 @@ def test_truncation_is_named_and_recovered(tmp_path: Path) -> None:
                 assert len(summary.chunk_indexes) >= 1
 
 
-def test_corrupt_byte_in_a_chunk(tmp_path: Path) -> None:
+def test_recover_counts_bus_messages_not_their_foxglove_views(tmp_path: Path) -> None:
+    """Regression: `log recover` reported the Foxglove copies as recovered messages (2N for N)."""
+    path = tmp_path / "full.mcap"
+    written = write_log(path, n=20, chunk_size=20_000)  # with Foxglove views
+    with open(path, "rb") as f:
+        records = sum(1 for _ in make_reader(f).iter_messages())
+    views = records - len(written)
+    assert views > len(written) / 2
+    data = path.read_bytes()
+    layout = chunk_layout(path)
+    cut = layout[-1][0].offset + 10  # the last chunk is lost
+    (tmp_path / "cut.mcap").write_bytes(data[:cut])
+    rep = recover(tmp_path / "cut.mcap", tmp_path / "fixed.mcap")
+    with LogReader(tmp_path / "fixed.mcap") as r:
+        kept = sum(1 for _ in r.messages())
+    with open(tmp_path / "fixed.mcap", "rb") as f:
+        kept_records = sum(1 for _ in make_reader(f).iter_messages())
+    assert 0 < kept < len(written) and rep.messages == kept
+    assert rep.views == kept_records - kept > 0 and rep.other == 0
+
+
+def corrupt_log(tmp_path: Path, k: int) -> tuple[Path, list[tuple[Chunk, int]], int]:
+    """(``bad.mcap``: a 30-step log with one byte of chunk ``k`` flipped, the intact layout, k)."""
     path = tmp_path / "full.mcap"
     write_log(path, n=30, chunk_size=20_000, foxglove=False)
     layout = chunk_layout(path)
-    bad_chunk, bad_n = layout[2]
+    chunk = layout[k][0]
     data = bytearray(path.read_bytes())
-    data[bad_chunk.offset + bad_chunk.length - 100] ^= 0xFF
+    data[chunk.offset + chunk.length - 100] ^= 0xFF
     bad = tmp_path / "bad.mcap"
     bad.write_bytes(bytes(data))
+    return bad, layout, k
+
+
+def test_a_bad_part_is_counted_and_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Regression: `replay --skip-bad` warned twice about each bad chunk (summary, then playback)."""
+    bad, layout, k = corrupt_log(tmp_path, 1)
+    bad_chunk, bad_n = layout[k]
+    reader = LogReader(bad, skip_bad=True)
+    with caplog.at_level("WARNING", logger="replay.log"), reader as r:
+        total = r.summary().count
+        assert total == sum(n for _c, n in layout) - bad_n
+        for _ in range(2):
+            assert sum(1 for _ in r.messages()) == total
+    assert r.bad_parts == 1
+    assert len([rec for rec in caplog.records if f"byte offset {bad_chunk.offset}" in rec.getMessage()]) == 1
+
+
+def test_corrupt_byte_in_a_chunk(tmp_path: Path) -> None:
+    bad, layout, k = corrupt_log(tmp_path, 2)
+    bad_chunk, bad_n = layout[k]
     with pytest.raises(LogError, match=rf"bad\.mcap: .*(CRC|chunk).*byte offset {bad_chunk.offset}"):
         count_percept(bad)
     total = sum(n for _c, n in layout)

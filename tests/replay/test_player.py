@@ -222,3 +222,46 @@ def test_truncated_log_refused_then_played_with_skip_bad(short_tmp):
         assert player.join(5.0)
     seqs = [seq for _topic, seq, _t in got]
     assert 0 < len(seqs) < 60 and seqs == list(range(len(seqs)))  # every complete chunk, in order
+
+
+def _broken_log(path: Path) -> int:
+    """A log whose every chunk is corrupt (nothing readable); returns the number of chunks."""
+    from percept.messages import Image
+    from replay._mcap_scan import Chunk, Scanner
+
+    with LogWriter(path, chunk_size=32 * 1024, foxglove=False) as w:
+        for i in range(30):
+            img = Image(stamp_ns=i * 10_000_000, frame_id="cam", seq=i, encoding="mono8",
+                        data=np.full((64, 64), i, np.uint8))
+            w.write("camera/a", [bytes(f) for f in img.to_frames("camera/a")], i * 10_000_000)
+    scanner = Scanner(path)
+    chunks = [c for c in scanner.scan() if isinstance(c, Chunk)]
+    scanner.close()
+    data = bytearray(path.read_bytes())
+    for c in chunks:
+        data[c.offset + c.length - 100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return len(chunks)
+
+
+def test_skip_bad_with_nothing_readable_fails_with_one_line(short_tmp):
+    """Regression: `replay --skip-bad` on a log with nothing readable exited 0 ("sent 0 messages")
+    and logged every bad chunk twice."""
+    import os
+    import subprocess
+    import sys
+
+    log = short_tmp / "broken.mcap"
+    n_chunks = _broken_log(log)
+    assert n_chunks >= 2
+    repo = Path(__file__).resolve().parents[2]
+    argv = ["replay", str(log), "--skip-bad", "--rate", "max", "--endpoint", f"ipc://{short_tmp}/b.sock"]
+    res = subprocess.run([sys.executable, "-m", "percept.cli", *argv], capture_output=True, text=True,
+                         timeout=60, env={**os.environ, "PYTHONPATH": str(repo)})
+    assert res.returncode == 2 and res.stdout == ""
+    err = res.stderr.strip().splitlines()
+    want = f"percept: error: {log}: nothing to play: no readable message ({n_chunks} bad parts skipped)"
+    assert err[-1] == want
+    warnings = [line for line in err if "skipped: bad chunk" in line]
+    assert len(warnings) == n_chunks  # once each
+    assert len({w.split("byte offset ")[1] for w in warnings}) == n_chunks

@@ -22,8 +22,9 @@ from percept.messages import Image, Tracks
 from replay._mcap_scan import Chunk, ChunkContents, Scanner
 from replay.cli import register
 from replay.errors import LogError
-from replay.log import LogReader, LogWriter, recover
+from replay.log import MESSAGE_ENCODING, LogReader, LogWriter
 from replay.recorder import Recorder
+from replay.recover import recover
 
 REPO = Path(__file__).resolve().parents[2]
 RECORD_SCRIPT = """
@@ -39,18 +40,23 @@ def noisy_image(i: int) -> Image:
     return Image.from_bgr(data, stamp_ns=1_000_000 + i, frame_id="cam", seq=i)
 
 
-def complete_chunk_messages(path: Path) -> tuple[int, int]:
-    """(messages in intact chunks, largest chunk message count) of a possibly truncated file."""
+def complete_chunk_messages(path: Path) -> tuple[int, int, int, int]:
+    """(bus messages in intact chunks, most bus messages in one chunk, most records in one chunk,
+    Foxglove views in intact chunks) of a possibly truncated file."""
     sc = Scanner(path)
-    total = biggest = 0
+    total = biggest = records = views = 0
     for item in sc.scan():
         if isinstance(item, Chunk):
             contents = sc.load(item)
             if isinstance(contents, ChunkContents):
-                total += len(contents.messages)
-                biggest = max(biggest, len(contents.messages))
+                kinds = [sc.channels[m.channel_id].message_encoding for m in contents.messages]
+                n = kinds.count(MESSAGE_ENCODING)
+                total += n
+                biggest = max(biggest, n)
+                records = max(records, len(kinds))
+                views += kinds.count("protobuf")
     sc.close()
-    return total, biggest
+    return total, biggest, records, views
 
 
 def test_killed_recorder_is_recovered(tmp_path: Path) -> None:
@@ -82,10 +88,11 @@ def test_killed_recorder_is_recovered(tmp_path: Path) -> None:
         pub.close()
     with pytest.raises(LogError, match=r"killed\.mcap: .*byte offset \d+"):
         LogReader(out)
-    in_chunks, per_chunk = complete_chunk_messages(out)
-    assert per_chunk >= 5 and in_chunks >= 60 - per_chunk - 1  # only the open chunk was lost
+    in_chunks, per_chunk, records_per_chunk, views = complete_chunk_messages(out)
+    assert records_per_chunk >= 5 and in_chunks >= 60 - per_chunk - 1  # only the open chunk was lost
     rep = recover(out, tmp_path / "fixed.mcap")
-    assert rep.messages == in_chunks >= 40
+    assert rep.messages == in_chunks >= 40  # bus messages only (regression: views were counted too)
+    assert rep.views == views >= in_chunks - 1 and rep.other == 0
     with LogReader(tmp_path / "fixed.mcap") as r:
         got = [[bytes(f) for f in m.frames] for m in r.messages(["cam/front"])]
     assert got == published[:len(got)]
@@ -134,17 +141,41 @@ def image_tracks(stamp: int, boxes: list[list[float]], ids: list[int]) -> Tracks
                   state_fields=("x1", "y1", "x2", "y2"))
 
 
-def test_log_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "t.mcap"
-    boxes = {300: ([[10, 20, 30, 60]], [4]), 100: ([[0, 0, 10, 10], [5, 5, 7, 9]], [1, 2]),
-             200: ([[1, 1, 2, 3]], [1])}
+BOXES = {300: ([[10, 20, 30, 60]], [4]), 100: ([[0, 0, 10, 10], [5, 5, 7, 9]], [1, 2]),
+         200: ([[1, 1, 2, 3]], [1])}
+
+
+def sample_log(path: Path) -> Path:
+    """Tracks ``trk`` (BOXES, logged out of stamp order), Images ``cam`` and JPEG Images ``jpg``."""
     with LogWriter(path) as w:
         for k, stamp in enumerate((100, 300, 200)):  # logged out of stamp order
-            w.write("trk", image_tracks(stamp, *boxes[stamp]).to_frames("trk"), 1_000 + k)
+            w.write("trk", image_tracks(stamp, *BOXES[stamp]).to_frames("trk"), 1_000 + k)
         for i in range(4):
             w.write("cam", noisy_image(i).to_frames("cam"), 2_000 + i)
             w.write("jpg", Image.from_bgr(np.full((16, 16, 3), 40 * i, np.uint8), stamp_ns=i * 100_000_000,
                                           frame_id="cam", jpeg_quality=90).to_frames("jpg"), 2_000 + i)
+    return path
+
+
+def test_log_cat_values(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = sample_log(tmp_path / "t.mcap")
+    args = parse(["log", "cat", str(path), "--topic", "trk", "--values"])
+    args.func(args)
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["stamp_ns"] for x in lines] == [100, 300, 200]
+    for line in lines:  # small arrays in full, as lists
+        want = image_tracks(line["stamp_ns"], *BOXES[line["stamp_ns"]])
+        assert line["state"] == want.state.tolist() and line["track_id"] == want.track_id.tolist()
+        assert line["state_fields"] == ["x1", "y1", "x2", "y2"]
+    args = parse(["log", "cat", str(path), "--topic", "cam", "-n", "1", "--values"])
+    args.func(args)
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    head = noisy_image(0).data.reshape(-1)[:64].tolist()  # a big array: its first values, marked
+    assert line["data"] == {"dtype": "|u1", "shape": [32, 40, 3], "head": head, "truncated": True}
+
+
+def test_log_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = sample_log(tmp_path / "t.mcap")
     args = parse(["log", "info", str(path)])
     assert args.func(args) == 0
     out = capsys.readouterr().out.splitlines()
@@ -186,7 +217,8 @@ def test_log_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     cut.write_bytes(path.read_bytes()[:-30])
     args = parse(["log", "recover", str(cut), "--out", str(tmp_path / "fixed.mcap")])
     args.func(args)
-    assert "recovered 22 messages from 1 chunks" in capsys.readouterr().out  # 11 + their 11 views
+    # bus messages only, their views apart (regression: "recovered 22 messages", 11 + their 11 views)
+    assert "recovered 11 messages (and 11 Foxglove views) from 1 chunks" in capsys.readouterr().out
     with LogReader(tmp_path / "fixed.mcap") as r:
         assert r.summary().count == 11
 

@@ -161,6 +161,29 @@ def test_sim_command_publishes_on_the_bus(short_tmp, rate):
     assert got["camera/cctv/image"] >= 5
 
 
+def test_sim_command_prints_a_per_topic_summary(short_tmp, capsys):
+    """The summary's counts are what a subscriber received; its rates those of the stamps."""
+    endpoint = f"ipc://{short_tmp}/sum.sock"
+    args = _parse(["sim", "highway", "--duration", "1.0", "--rate", "max", "--endpoint", endpoint,
+                   "--wait-subscribers", "5"])
+    stamps: dict[str, list[int]] = {}
+    with Subscriber([endpoint], ("",), policy="reliable", hwm=10000) as sub:
+        thread = threading.Thread(target=args.func, args=(args,))
+        thread.start()
+        while (env := sub.recv(timeout=1.0)) is not None or thread.is_alive():
+            if env is not None:
+                stamps.setdefault(env.topic, []).append(env.msg.stamp_ns)
+        thread.join(timeout=20)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split() == ["topic", "schema", "msgs", "rate", "Hz"]
+    rows = {r.split()[0]: r.split() for r in lines[1:-1]}
+    assert set(rows) == set(stamps) and len(rows) >= 5
+    for topic, got in stamps.items():
+        assert int(rows[topic][2]) == len(got)
+        assert float(rows[topic][3]) == pytest.approx((len(got) - 1) * 1e9 / (got[-1] - got[0]), abs=0.05)
+    assert lines[-1].startswith(f"{sum(map(len, stamps.values()))} messages on {len(stamps)} topics, 1.0 s")
+
+
 def test_sim_command_rejects_a_bad_rate(short_tmp):
     from percept.errors import ConfigError
 
