@@ -121,7 +121,8 @@ def register(registry: Any) -> None:
     a.add_argument("--events-out", default=None, help="events.jsonl to write")
     a.add_argument("--normal-model", default=None, help="normal-motion model from 'percept anomaly fit'")
     a.set_defaults(func=cmd_anomaly, action=None)
-    sub = a.add_subparsers(dest="action")
+    sub = a.add_subparsers(dest="action", title="commands", metavar="COMMAND",
+                           help="optional: 'fit' learns a normal-motion model instead of scoring")
     f = sub.add_parser("fit", help="learn a normal-motion model from normal footage")
     f.add_argument("--source", dest="fit_source", required=True,
                    help="folder of frames or video of normal traffic")

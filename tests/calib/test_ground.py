@@ -153,7 +153,7 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, name: str, content: 
     path.write_text(content)
     assert _run(["calibrate", "ground", "--pairs", str(path), "--out", str(tmp_path / "H.yaml")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("percept calibrate ground: error: ")
+    assert err.count("\n") == 1 and err.startswith("percept: error: calibrate ground: ")
     assert __import__("re").search(match, err), err
     assert not (tmp_path / "H.yaml").exists()
 
