@@ -5,14 +5,22 @@
   ``PR_SET_PDEATHSIG`` so that no node outlives a launcher that was killed outright.
 * A node that exits while the graph is running is restarted after a delay that doubles on
   each consecutive crash (``restart.backoff_s`` .. ``restart.max_backoff_s``).
+* A node that exits with code 0 on its own has *finished* (its stream ended, see
+  :mod:`percept.shell`) and is not restarted. When every node has finished the launcher returns
+  0 by itself; when the sources (nodes nothing feeds) have finished but others have not within
+  ``drain_timeout_s``, it stops them, names them and returns 1.
 * SIGINT/SIGTERM: every node gets SIGTERM, then SIGKILL after ``stop_timeout_s``; the
   launcher reaps them all and returns 0.
+* At the end it joins the nodes' summaries (:mod:`percept.summary`): per topic and consumer the
+  messages published, received and skipped, and each node's own counters; logged, kept as
+  :attr:`Launcher.summary` and written to ``<run_dir>/summary.json``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import signal
@@ -25,6 +33,7 @@ from types import FrameType
 
 from percept.graph import GraphConfig, Manifest, resolve
 from percept.shell import NodeSpec
+from percept.summary import RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +54,7 @@ class _Child:
     backoff: float = 0.0
     restart_at: float | None = None
     given_up: bool = False
+    finished: bool = False
 
 
 class Launcher:
@@ -60,6 +70,8 @@ class Launcher:
         self.run_dir, specs = resolve(graph, run_dir)
         self.children = {s.name: _Child(s) for s in specs}
         self._stopping = False
+        self._drain_deadline: float | None = None
+        self.summary: RunSummary | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -101,13 +113,17 @@ class Launcher:
         rs, now, changed = self.graph.restart, time.monotonic(), False
         for child in self.children.values():
             proc = child.proc
-            if proc is not None and child.restart_at is None and not child.given_up:
+            if proc is not None and child.restart_at is None and not (child.given_up or child.finished):
                 code = proc.poll()
                 if code is None:
                     continue
                 ran = now - child.started
-                log.warning("node %s exited with code %d after %.1f s", child.spec.name, code, ran)
                 changed = True
+                if code == 0 and not self._stopping:
+                    child.finished = True
+                    log.info("node %s finished after %.1f s", child.spec.name, ran)
+                    continue
+                log.warning("node %s exited with code %d after %.1f s", child.spec.name, code, ran)
                 if not rs.enabled or (rs.max_restarts and child.restarts >= rs.max_restarts):
                     child.given_up = True
                     log.error("node %s will not be restarted", child.spec.name)
@@ -145,17 +161,58 @@ class Launcher:
             log.info("launcher: signal %d, stopping the graph", signum)
         self._stopping = True
 
+    @property
+    def finished(self) -> bool:
+        """Whether every node has finished (the graph drained)."""
+        return all(c.finished for c in self.children.values())
+
+    def drain_overdue(self) -> list[str]:
+        """Nodes still running ``drain_timeout_s`` after every source finished (else empty)."""
+        kids = self.children.values()
+        sources = [c for c in kids if not c.spec.upstream]
+        if not sources or not all(c.finished for c in sources):
+            return []
+        now = time.monotonic()
+        if self._drain_deadline is None:
+            self._drain_deadline = now + self.graph.drain_timeout_s
+        return [c.spec.name for c in kids if not c.finished] if now >= self._drain_deadline else []
+
     def run(self, duration_s: float | None = None) -> int:
-        """Run until SIGINT/SIGTERM (or ``duration_s``); always stops every node; returns 0."""
+        """Run until every node finished, SIGINT/SIGTERM or ``duration_s``; always stops every node.
+
+        Returns 0, or 1 when the sources ended but the graph did not drain in ``drain_timeout_s``.
+        """
         old = {s: signal.signal(s, self.request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
         end = time.monotonic() + duration_s if duration_s is not None else float("inf")
+        code = 0
         try:
             self.start()
             while not self._stopping and time.monotonic() < end:
                 self.supervise_once()
+                if self.finished:
+                    log.info("graph %s: every node finished", self.graph.name)
+                    break
+                if overdue := self.drain_overdue():
+                    log.error("graph %s: sources ended but %s did not finish within %.1f s; stopping them",
+                              self.graph.name, overdue, self.graph.drain_timeout_s)
+                    code = 1
+                    break
                 time.sleep(0.05)
         finally:
             self.stop()
             for s, h in old.items():
                 signal.signal(s, h)
-        return 0
+            self._report()
+        return code
+
+    def _report(self) -> None:
+        """Join, log and write the nodes' summaries (see the module docstring)."""
+        summary = RunSummary.collect(self.run_dir, list(self.children))
+        if not summary.nodes:
+            return
+        self.summary = summary
+        for line in summary.lines():
+            log.info("summary: %s", line)
+        with contextlib.suppress(OSError):
+            (self.run_dir / "summary.json").write_text(json.dumps(summary.as_dict(), indent=1),
+                                                       encoding="utf-8")
