@@ -9,7 +9,9 @@
   :mod:`percept.shell`) and is not restarted. When every node has finished the launcher returns
   0 by itself; when the sources (nodes nothing feeds) have finished but others have not within
   ``drain_timeout_s``, it stops them, names them and returns 1.
-* SIGINT/SIGTERM: every node gets SIGTERM, then SIGKILL after ``stop_timeout_s``; the
+* SIGINT/SIGTERM (or ``duration_s``): the sources get SIGTERM first and end their streams, so
+  what they sent is drained by the nodes behind them, which then finish; whatever still runs
+  after ``stop_timeout_s`` gets SIGTERM, then SIGKILL after another ``stop_timeout_s``; the
   launcher reaps them all and returns 0.
 * At the end it joins the nodes' summaries (:mod:`percept.summary`): per topic and consumer the
   messages published, received and skipped, and each node's own counters; logged, kept as
@@ -140,20 +142,24 @@ class Launcher:
             self._write_manifest()
 
     def stop(self) -> None:
-        """SIGTERM every node, SIGKILL stragglers after ``stop_timeout_s``, reap all."""
+        """Stop the graph in order: SIGTERM to the sources (nodes nothing feeds), which end their
+        streams so that the nodes behind them drain and finish; after ``stop_timeout_s`` SIGTERM
+        to every node still running, after another ``stop_timeout_s`` SIGKILL; reap all."""
         self._stopping = True
         procs = [c.proc for c in self.children.values() if c.proc is not None]
+        sources = [c.proc for c in self.children.values() if c.proc is not None and not c.spec.upstream]
+        for group in (sources, procs):
+            for p in group:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + self.graph.stop_timeout_s
+            while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+                time.sleep(0.02)
         for p in procs:
             if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + self.graph.stop_timeout_s
-        for p in procs:
-            try:
-                p.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
                 log.warning("node pid %d ignored SIGTERM; killing it", p.pid)
                 p.kill()
-                p.wait()
+            p.wait()
         (self.run_dir / Manifest.FILE).unlink(missing_ok=True)
 
     def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:

@@ -135,6 +135,7 @@ class NodeShell:
         self._proc = psutil.Process()
         self.ready = False
         self.ready_s = 0.0
+        self.ready_at_ns = 0
         self.finished = False
         self._waiting = set(spec.wait_for)
         self._heard: set[str] = set()
@@ -177,14 +178,20 @@ class NodeShell:
         c, sub = self.ctx.counters, self.sub
         return NodeSummary(
             node=self.spec.name, finished=self.finished, ready_s=round(self.ready_s, 3),
+            ready_at_ns=self.ready_at_ns,
             published=dict(c.topics_out), send_drops=self.pub.stats.send_drops,
             received=dict(c.topics_in), upstream_published=dict(self._ended),
             handler_errors=c.handler_errors, decode_errors=sub.stats.decode_errors if sub else 0,
             counters={k: int(v) for k, v in self.processor.counters().items()})
 
     def run(self, duration_s: float | None = None) -> int:
-        """The poll loop; returns the process exit code (0 when stopped or finished)."""
-        ctx, sub = self.ctx, self.sub
+        """The poll loop; returns the process exit code (0 when stopped or finished).
+
+        A node stopped on request (a signal, :meth:`request_stop`, ``duration_s``) flushes and
+        sends its end marker like a finished one, so the nodes behind it drain and stop too; one
+        whose processor raised sends none (the launcher restarts it).
+        """
+        ctx = self.ctx
         self.processor.start(ctx)
         self._ready_deadline = time.monotonic() + self.spec.ready_timeout_s
         if self._waiting:
@@ -198,25 +205,31 @@ class NodeShell:
         end = time.monotonic() + duration_s if duration_s is not None else float("inf")
         try:
             while not self._stop and time.monotonic() < end:
-                wait = self._wait_s(next_stats)
-                if not self.ready:
-                    self._handshake(0.0 if sub is not None else wait)
-                if sub is not None:
-                    self._receive(sub, wait)
-                elif self.ready and wait > 0:
-                    time.sleep(wait)
-                self._answer_subscriptions()
-                if self.ready:
-                    ctx.timers.run_due(self.clock.now_ns(), ctx.handler_error)
-                    if ctx.ended or self._upstream_ended():
-                        self._finish()
+                self._step(self._wait_s(next_stats))
                 if time.monotonic() >= next_stats:
                     self.pub.publish(f"stats/{self.spec.name}", self.stats().replace(seq=stats_seq))
                     stats_seq += 1
                     next_stats += period * max(1, int((time.monotonic() - next_stats) / period) + 1)
+            if not self.finished:
+                self._finish(natural=False)
         finally:
             self._close()
         return 0
+
+    def _step(self, wait: float) -> None:
+        """One turn of the loop: handshake, messages, subscriptions, timers, end of stream."""
+        ctx, sub = self.ctx, self.sub
+        if not self.ready:
+            self._handshake(0.0 if sub is not None else wait)
+        if sub is not None:
+            self._receive(sub, wait)
+        elif self.ready and wait > 0:
+            time.sleep(wait)
+        self._answer_subscriptions()
+        if self.ready:
+            ctx.timers.run_due(self.clock.now_ns(), ctx.handler_error)
+            if ctx.ended or self._upstream_ended():
+                self._finish(natural=True)
 
     def _wait_s(self, next_stats: float) -> float:
         """How long the loop may block: until the next timer, stats or handshake step."""
@@ -279,6 +292,7 @@ class NodeShell:
 
     def _become_ready(self) -> None:
         self.ready = True
+        self.ready_at_ns = time.time_ns()
         self.ready_s = (time.monotonic_ns() - self._started) / 1e9
         if self.spec.wait_for:
             log.info("node %s: ready after %.2f s (%s ready)", self.spec.name, self.ready_s,
@@ -309,24 +323,29 @@ class NodeShell:
     def _upstream_ended(self) -> bool:
         return bool(self.spec.upstream) and all(u in self._ended for u in self.spec.upstream)
 
-    def _finish(self) -> None:
-        """The stream is over: flush the processor, send the end marker after the last message, stop."""
+    def _finish(self, natural: bool) -> None:
+        """Flush the processor, send the end marker after the last message and stop.
+
+        ``natural``: the stream ended (the node *finished*); else the node was told to stop, and
+        the marker gets at most a second to leave (the launcher's stop timeout is running).
+        """
         try:
             self.processor.on_end_of_stream()
         except Exception as exc:
             self.ctx.handler_error(exc)
-        self.finished = True
+        self.finished = natural
         self._stop = True
         msg = Control(stamp_ns=time.time_ns(), frame_id="", kind=ControlKind.END, node=self.spec.name,
                       published=dict(self.ctx.counters.topics_out))
-        deadline = time.monotonic() + self.spec.end_timeout_s
+        patience = self.spec.end_timeout_s if natural else min(1.0, self.spec.end_timeout_s)
+        deadline = time.monotonic() + patience
         while not self.pub.publish(msg.topic, msg):  # blocks up to send_timeout_ms per try
             if time.monotonic() >= deadline:
                 log.error("node %s: end of stream not delivered within %.1f s (a subscriber's queue "
-                          "stayed full)", self.spec.name, self.spec.end_timeout_s)
+                          "stayed full)", self.spec.name, patience)
                 return
-        log.info("node %s: finished (%d messages in, %d out)", self.spec.name, self.ctx.counters.msgs_in,
-                 self.ctx.counters.msgs_out)
+        log.info("node %s: %s (%d messages in, %d out)", self.spec.name, "finished" if natural else "stopped",
+                 self.ctx.counters.msgs_in, self.ctx.counters.msgs_out)
 
     def _receive(self, sub: Subscriber, wait: float) -> None:
         """Handle the messages available within ``wait`` seconds (at most a small batch)."""

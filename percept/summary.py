@@ -35,6 +35,7 @@ class NodeSummary:
         node: node name.
         finished: the node stopped because its stream ended (not because it was told to stop).
         ready_s: seconds from process start until it was ready (its ``wait_for`` answered).
+        ready_at_ns: wall-clock time (``time.time_ns``) at which it became ready (0: never).
         published: messages published per topic (control messages excluded).
         send_drops: messages its publisher had to drop.
         received: messages received per topic (control messages excluded).
@@ -46,6 +47,7 @@ class NodeSummary:
     node: str
     finished: bool = False
     ready_s: float = 0.0
+    ready_at_ns: int = 0
     published: Mapping[str, int] = field(default_factory=dict)
     send_drops: int = 0
     received: Mapping[str, int] = field(default_factory=dict)

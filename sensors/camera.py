@@ -185,6 +185,12 @@ class CameraSource(Processor):
         """A copy of the current counters and state."""
         return dataclasses.replace(self._status, stamps_lowered=self._clock.lowered)
 
+    def counters(self) -> dict[str, int]:
+        """Frames published, skipped as undecodable, and the rest of :class:`CameraStatus`'s counts."""
+        st = self.status
+        return {"frames": st.frames, "bad_frames": st.bad_frames, "read_failures": st.read_failures,
+                "reconnects": st.reconnects, "loops": st.loops, "stamps_lowered": st.stamps_lowered}
+
     def start(self, ctx: NodeContext) -> None:
         """Open the source and start the frame timer.
 

@@ -285,3 +285,11 @@ def test_the_end_of_a_file_ends_the_node_stream(tmp_path) -> None:
     assert len(_images(runner)) == 3 and not runner.ctx.ended  # the 4th tick finds the end
     runner.advance_to(round(4.5e8))
     assert runner.ctx.ended and runner.processor.status.state == "ended"
+
+
+def test_counters_report_frames_and_bad_frames_for_the_run_summary(tmp_path) -> None:
+    _write_folder(tmp_path / "f", 5, bad=2)
+    runner = LocalRunner(CameraSource(CameraConfig(source=str(tmp_path / "f"), fps=10.0)))
+    runner.advance_to(round(1e9))
+    got = runner.processor.counters()
+    assert (got["frames"], got["bad_frames"], got["loops"]) == (4, 1, 0)
