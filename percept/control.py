@@ -21,6 +21,8 @@ End of stream (so that a graph of file sources drains and stops by itself):
   takes data from has ended and what was queued has been handled) publishes one after its last
   data message, then exits. ``published`` counts what it sent on each topic, so every consumer
   can tell how many messages it missed (``published - received``), whatever the policy.
+  A node told to stop (SIGTERM, as the launcher does to the sources first) sends one too, so
+  a stopped graph drains behind its sources; a node that crashed sends none.
 
 On ``latest`` links the ``end`` marker travels on its own topic, so it never replaces the last
 frame a slow consumer has not taken yet.
