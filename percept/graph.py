@@ -33,7 +33,7 @@ node waits, before running its timers, until every node it feeds is ready (``wai
 and a node ends once every node that feeds it has ended; on a cycle only the links that run
 forward in the file's node order count (see :func:`edges`). ``wait_for: [...]`` names the nodes
 to wait for explicitly, ``[]`` none. Once every node without feeders (the sources) has finished,
-the others get ``drain_timeout_s`` to finish before the launcher stops them.
+the launcher stops the others when none has finished for ``drain_timeout_s``.
 
 Wiring is checked when a graph is validated: a ``subscribe`` prefix that no *other* node's
 ``publishes`` (or ``stats/<name>``) can match, and that no ``external`` entry can match, is

@@ -7,8 +7,9 @@
   each consecutive crash (``restart.backoff_s`` .. ``restart.max_backoff_s``).
 * A node that exits with code 0 on its own has *finished* (its stream ended, see
   :mod:`percept.shell`) and is not restarted. When every node has finished the launcher returns
-  0 by itself; when the sources (nodes nothing feeds) have finished but others have not within
-  ``drain_timeout_s``, it stops them, names them and returns 1.
+  0 by itself; when the sources (nodes nothing feeds) have finished but the others have not
+  within ``drain_timeout_s`` of the last node that finished, it stops them, names them and
+  returns 1.
 * SIGINT/SIGTERM (or ``duration_s``): the sources get SIGTERM first and end their streams, so
   what they sent is drained by the nodes behind them, which then finish; whatever still runs
   after ``stop_timeout_s`` gets SIGTERM, then SIGKILL after another ``stop_timeout_s``; the
@@ -72,7 +73,7 @@ class Launcher:
         self.run_dir, specs = resolve(graph, run_dir)
         self.children = {s.name: _Child(s) for s in specs}
         self._stopping = False
-        self._drain_deadline: float | None = None
+        self._last_finish = 0.0  # monotonic time the latest node finished
         self.summary: RunSummary | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -123,6 +124,7 @@ class Launcher:
                 changed = True
                 if code == 0 and not self._stopping:
                     child.finished = True
+                    self._last_finish = now
                     log.info("node %s finished after %.1f s", child.spec.name, ran)
                     continue
                 log.warning("node %s exited with code %d after %.1f s", child.spec.name, code, ran)
@@ -173,15 +175,15 @@ class Launcher:
         return all(c.finished for c in self.children.values())
 
     def drain_overdue(self) -> list[str]:
-        """Nodes still running ``drain_timeout_s`` after every source finished (else empty)."""
+        """Nodes still running ``drain_timeout_s`` after the last node finished, once every source
+        has (else empty)."""
         kids = self.children.values()
         sources = [c for c in kids if not c.spec.upstream]
         if not sources or not all(c.finished for c in sources):
             return []
-        now = time.monotonic()
-        if self._drain_deadline is None:
-            self._drain_deadline = now + self.graph.drain_timeout_s
-        return [c.spec.name for c in kids if not c.finished] if now >= self._drain_deadline else []
+        if time.monotonic() < self._last_finish + self.graph.drain_timeout_s:
+            return []
+        return [c.spec.name for c in kids if not c.finished]
 
     def run(self, duration_s: float | None = None) -> int:
         """Run until every node finished, SIGINT/SIGTERM or ``duration_s``; always stops every node.

@@ -174,10 +174,10 @@ def _video(path: Path, n: int = 8, fps: float = 30.0) -> Path:
     return path
 
 
-def _run_graph(tmp: Path, nodes: list[dict], timeout: float = 60) -> subprocess.CompletedProcess:
+def _run_graph(tmp: Path, nodes: list[dict], timeout: float = 60, **top) -> subprocess.CompletedProcess:
     path = tmp / "edges.yaml"
     path.write_text(yaml.safe_dump({"name": "edges", "output": "log", "drain_timeout_s": 15.0,
-                                    "restart": {"enabled": False}, "nodes": nodes}))
+                                    "restart": {"enabled": False}, "nodes": nodes, **top}))
     cmd = [sys.executable, "-m", "percept.cli", "run", str(path), "--run-dir", str(tmp / "run")]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
@@ -278,3 +278,14 @@ def test_a_stopped_graph_drains_behind_its_sources_so_nothing_is_lost(short_tmp)
     assert links["relayed/camera/test", "sink"]["received"] == published
     assert all(x["skipped"] == 0 for x in summary["links"])
     assert [x["seq"] for x in _sink_lines(short_tmp)] == list(range(published))
+
+
+def test_a_node_that_never_drains_is_stopped_after_the_drain_timeout_and_named(short_tmp):
+    video = _video(short_tmp / "clip.mp4", n=3)
+    stuck = {"name": "stuck", "type": "tests.percept.edge_nodes:SlowDetector", "subscribe": ["camera/image"],
+             "config": {"delay_s": 600.0}}  # takes the first frame and never comes back
+    t0 = time.monotonic()
+    res = _run_graph(short_tmp, [_camera(video), stuck], drain_timeout_s=1.0, stop_timeout_s=1.0)
+    assert res.returncode == 1
+    assert time.monotonic() - t0 < 30
+    assert "sources ended but ['stuck'] did not finish within 1.0 s" in res.stderr
