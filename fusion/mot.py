@@ -1,15 +1,22 @@
-"""Running the 2D tracker on MOTChallenge files, and fusion's view of the MOT text formats.
+"""Running the 2D tracker on detection files, and fusion's view of the MOT text formats.
 
-The formats themselves are read and written by :mod:`sensors.datasets.mot_format` (1-based frames,
-``x, y, w, h`` pixels); the functions here call it and raise :class:`~fusion.errors.TrackingError`.
-:class:`~percept.detections.Detections` use ``x1, y1, x2, y2`` pixels; class 0 (pedestrian) is
-assumed for MOT detections.
+Two detection formats are read (:data:`DET_FORMATS`, :func:`detection_format` tells them apart):
+
+* ``mot``: MOTChallenge ``det.txt``, read and written by :mod:`sensors.datasets.mot_format`
+  (1-based frames, ``x, y, w, h`` pixels); class 0 (pedestrian) is assumed.
+* ``jsonl``: what ``percept detect`` writes, one JSON object per frame:
+  ``{"source", "frame" (1-based), "stamp_ns", "detections": [{"xyxy", "confidence",
+  "class_id", "class_name"}]}`` with ``x1, y1, x2, y2`` pixels (see ``perception.cli``).
+
+Errors raise :class:`~fusion.errors.TrackingError` naming the file (and line).
+:class:`~percept.detections.Detections` use ``x1, y1, x2, y2`` pixels.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,8 +31,11 @@ from sensors.errors import SensorError
 
 log = logging.getLogger(__name__)
 
-#: Frame rate assumed by :func:`track_mot_file` without a ``seqinfo.ini``.
+#: Frame rate assumed by :func:`track_mot_file` without a ``seqinfo.ini`` (or video stamps).
 DEFAULT_FRAME_RATE = 25.0
+#: Detection file formats :func:`read_detections` reads ("auto": by suffix, then by content).
+DET_FORMATS = ("auto", "mot", "jsonl")
+_JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 
 T = TypeVar("T")
 
@@ -45,6 +55,88 @@ def read_mot_detections(path: str | Path, min_conf: float = -np.inf) -> dict[int
     """
     rows = _mot(mot_format.read_mot_rows, path, "det")
     return rows.select(rows.confidence >= min_conf).by_frame(with_ids=False)
+
+
+def detection_format(path: str | Path) -> str:
+    """``"jsonl"`` or ``"mot"``: by suffix (``.jsonl``/``.ndjson``/``.json``, ``.txt``/``.csv``),
+    else by the first non-blank line (a JSON object or comma-separated numbers)."""
+    p = Path(path)
+    if p.suffix.lower() in _JSONL_SUFFIXES:
+        return "jsonl"
+    if p.suffix.lower() in (".txt", ".csv"):
+        return "mot"
+    try:
+        with p.open(encoding="utf-8", errors="replace") as fh:
+            first = next((line for line in fh if line.strip()), "")
+    except OSError as exc:
+        raise TrackingError(f"{p}: cannot read: {exc.strerror or exc}") from exc
+    return "jsonl" if first.lstrip().startswith("{") else "mot"
+
+
+@dataclass(frozen=True)
+class FrameDetections:
+    """Detections of a file, per 1-based frame.
+
+    Attributes:
+        frames: frame -> detections (frames without detections may be absent).
+        last_frame: highest frame number in the file (0 when empty).
+        frame_rate: frames per second the file states (JSONL of one video: from its stamps),
+            None when it states none.
+    """
+
+    frames: dict[int, Detections]
+    last_frame: int
+    frame_rate: float | None = None
+
+
+def read_detections(path: str | Path, fmt: str = "auto", classes: Collection[str] | None = None
+                    ) -> FrameDetections:
+    """The detections of a MOT ``det.txt`` or a ``percept detect`` JSONL file (``fmt``, see the
+    module docstring); ``classes`` keeps JSONL detections whose class name or id is listed."""
+    if fmt not in DET_FORMATS:
+        raise TrackingError(f"detection format: expected one of {list(DET_FORMATS)}, got {fmt!r}")
+    if (fmt if fmt != "auto" else detection_format(path)) == "jsonl":
+        return _read_jsonl(Path(path), classes)
+    rows = _mot(mot_format.read_mot_rows, path, "det")
+    return FrameDetections(rows.by_frame(with_ids=False), int(rows.frame[-1]) if len(rows) else 0)
+
+
+def _read_jsonl(path: Path, classes: Collection[str] | None) -> FrameDetections:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TrackingError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from exc
+    frames: dict[int, Detections] = {}
+    stamps, sources = [], set()
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            frame, dets = int(rec["frame"]), rec["detections"]
+            keep = [d for d in dets if classes is None or d.get("class_name") in classes
+                    or str(d["class_id"]) in classes]
+            xyxy = np.array([d["xyxy"] for d in keep], np.float32).reshape(-1, 4)
+            found = Detections(xyxy=xyxy, confidence=np.array([d["confidence"] for d in keep], np.float32),
+                               class_id=np.array([d["class_id"] for d in keep], np.int32))
+        except (ValueError, KeyError, TypeError) as exc:
+            what = f"{type(exc).__name__}: {exc}"
+            raise TrackingError(f"{path}:{lineno}: not a percept detect record: {what}") from exc
+        if frame < 1 or frame in frames:
+            raise TrackingError(f"{path}:{lineno}: frame {frame}: expected a new frame number >= 1")
+        frames[frame] = found
+        stamps.append((frame, int(rec.get("stamp_ns", 0))))
+        sources.add(rec.get("source"))
+    return FrameDetections(frames, max(frames, default=0), _video_rate(stamps) if len(sources) == 1 else None)
+
+
+def _video_rate(stamps: list[tuple[int, int]]) -> float | None:
+    """Frames per second of one video's ``(frame, stamp_ns)`` records, if its stamps increase."""
+    if len(stamps) < 2:
+        return None
+    f, t = np.array(sorted(stamps), np.float64).T
+    step = np.diff(t) / np.diff(f)
+    return float(1e9 / np.median(step)) if np.all(step > 0) else None
 
 
 def write_mot_results(path: str | Path, results: dict[int, Detections]) -> None:
@@ -70,25 +162,23 @@ class MotTrackRun:
 
 
 def track_mot_file(det_path: str | Path, seqinfo_path: str | Path | None = None,
-                   config: Tracker2DConfig | None = None) -> MotTrackRun:
-    """Track a MOT detection file; frame ``k`` is stamped ``(k - 1) / frameRate`` seconds (frameRate
-    from ``seqinfo`` or :data:`DEFAULT_FRAME_RATE` without one). With a ``seqinfo``, frames
+                   config: Tracker2DConfig | None = None, det_format: str = "auto",
+                   classes: Collection[str] | None = None) -> MotTrackRun:
+    """Track a detection file (MOT ``det.txt`` or ``percept detect`` JSONL, see :func:`read_detections`);
+    frame ``k`` is stamped ``(k - 1) / frameRate`` seconds (frameRate from ``seqinfo``, else the
+    rate a JSONL of one video states, else :data:`DEFAULT_FRAME_RATE`). With a ``seqinfo``, frames
     ``1..seqLength`` are tracked and detections of later frames are dropped (counted, logged)."""
-    rows = _mot(mot_format.read_mot_rows, det_path, "det")
-    last = int(rows.frame[-1]) if len(rows) else 0
-    dropped = 0
+    found = read_detections(det_path, det_format, classes)
+    dets, last, dropped = found.frames, found.last_frame, 0
     if seqinfo_path is not None:
         info = _mot(mot_format.read_seqinfo, seqinfo_path)
         rate, n_frames = info.frame_rate, info.seq_length
-        beyond = rows.frame > n_frames
-        dropped = int(beyond.sum())
+        dropped = sum(len(d) for f, d in dets.items() if f > n_frames)
         if dropped:
             log.warning("%s: %d detections in frames %d..%d beyond seqLength %d of %s: dropped", det_path,
                         dropped, n_frames + 1, last, n_frames, seqinfo_path)
-            rows = rows.select(~beyond)
     else:
-        rate, n_frames = DEFAULT_FRAME_RATE, last
-    dets = rows.by_frame(with_ids=False)
+        rate, n_frames = found.frame_rate or DEFAULT_FRAME_RATE, last
     tracker = Tracker2D(config)
     results: dict[int, Detections] = {}
     for frame in range(1, n_frames + 1):

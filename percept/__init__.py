@@ -1,6 +1,7 @@
 """percept: real-time perception runtime (messages, codec, bus, nodes, launcher, CLI)."""
 
 from percept.codec import CodecLimits, Envelope, decode, encode
+from percept.control import Control
 from percept.detections import Detections
 from percept.errors import (
     BusError,
@@ -31,6 +32,7 @@ __all__ = [
     "BusError",
     "CodecLimits",
     "ConfigError",
+    "Control",
     "DecodeError",
     "Detections",
     "Detections2D",

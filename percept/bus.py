@@ -100,19 +100,36 @@ class Publisher:
         """The underlying XPUB socket (for baselines and tools; do not send on it concurrently)."""
         return self._sock
 
-    def publish(self, topic: str, msg: Message) -> bool:
-        """Encode and send ``msg`` on ``topic``; ``False`` if it had to be dropped."""
-        return self.send_frames(msg.to_frames(topic))
+    def publish(self, topic: str, msg: Message, *, block: bool = True) -> bool:
+        """Encode and send ``msg`` on ``topic``; ``False`` if it had to be dropped.
 
-    def send_frames(self, frames: Sequence[Any]) -> bool:
+        ``block=False`` never waits for a full ``reliable`` subscriber: the message is dropped
+        (and counted) at once instead of after ``send_timeout_ms``.
+        """
+        return self.send_frames(msg.to_frames(topic), block=block)
+
+    def send_frames(self, frames: Sequence[Any], *, block: bool = True) -> bool:
         """Send already-encoded frames (e.g. from a log); ``False`` if dropped."""
         try:
-            self._sock.send_multipart(frames, copy=False)
+            self._sock.send_multipart(frames, flags=0 if block else zmq.NOBLOCK, copy=False)
         except zmq.Again:
             self.stats.send_drops += 1
             return False
         self.stats.sent += 1
         return True
+
+    def new_subscriptions(self) -> list[str]:
+        """Topic prefixes subscribed since the last call (one entry per subscribe message, so a
+        subscriber that (re)connects shows up again); never blocks."""
+        out: list[str] = []
+        while True:
+            try:
+                event = self._sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return out
+            if event[:1] == b"\x01":
+                self._subscriptions += 1
+                out.append(event[1:].decode("utf-8", "replace"))
 
     def wait_for_subscribers(self, count: int = 1, timeout: float = 5.0) -> bool:
         """Block until ``count`` subscriptions arrived (ZeroMQ's slow-joiner problem)."""
@@ -125,8 +142,9 @@ class Publisher:
                 self._subscriptions += 1
         return True
 
-    def close(self) -> None:
-        self._sock.close()
+    def close(self, linger_ms: int | None = None) -> None:
+        """Close the socket; queued messages get ``linger_ms`` (default: the socket's) to leave."""
+        self._sock.close(linger_ms)
 
     def __enter__(self) -> Publisher:
         return self

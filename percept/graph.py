@@ -17,6 +17,7 @@ A graph YAML (see ``configs/relay.yaml``)::
         type: jsonl_sink
         subscribe: [camera/]
         policy: reliable      # or latest
+        wait_for: null        # nodes to be ready before this one starts (default: derived)
 
 Each node binds one endpoint for everything it publishes; a subscriber is connected to every
 node that publishes a topic its prefixes can match (and every node publishes ``stats/<name>``).
@@ -25,6 +26,14 @@ A processor class may derive subscriptions from its config: an optional classmet
 ``extra_subscriptions(config) -> tuple[str, ...]`` (e.g. the image topics a 2D tracker needs for
 camera-motion compensation). :func:`validate` adds them to the node's ``subscribe`` (unless a
 prefix there covers them already), so the launcher, ``percept rerun`` and the wiring check see them.
+
+Edges (:mod:`percept.control`): a node *feeds* another when one of its ``publishes`` entries can
+match one of the other's ``subscribe`` prefixes (``stats/`` topics do not count). By default a
+node waits, before running its timers, until every node it feeds is ready (``wait_for: null``),
+and a node ends once every node that feeds it has ended; on a cycle only the links that run
+forward in the file's node order count (see :func:`edges`). ``wait_for: [...]`` names the nodes
+to wait for explicitly, ``[]`` none. Once every node without feeders (the sources) has finished,
+the launcher stops the others when none has finished for ``drain_timeout_s``.
 
 Wiring is checked when a graph is validated: a ``subscribe`` prefix that no *other* node's
 ``publishes`` (or ``stats/<name>``) can match, and that no ``external`` entry can match, is
@@ -51,6 +60,7 @@ from percept.config import build, load_yaml
 from percept.errors import ConfigError, GraphError, UnwiredTopicError
 from percept.node import load_processor_class
 from percept.shell import NodeSpec
+from percept.summary import summary_path
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 IPC_PATH_MAX = 100  # sun_path is 108 bytes on Linux
@@ -91,6 +101,8 @@ class NodeConfig:
     hwm: int = 100
     send_timeout_ms: int = 1000
     stats_period_s: float = 1.0
+    wait_for: tuple[str, ...] | None = None
+    ready_timeout_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -105,6 +117,7 @@ class GraphConfig:
     run_dir: str | None = None
     output: Literal["screen", "log"] = "screen"
     stop_timeout_s: float = 5.0
+    drain_timeout_s: float = 30.0
     restart: RestartConfig = field(default_factory=RestartConfig)
 
 
@@ -150,6 +163,14 @@ def validate(graph: GraphConfig, strict: bool = False) -> GraphConfig:
         config = build(cls.Config, node.config, f"{where}.config ({node.name})")
         nodes.append(_with_extra_subscriptions(node, cls, config))
     graph = replace(graph, nodes=tuple(nodes))
+    if graph.drain_timeout_s < 0:
+        raise GraphError(f"graph.drain_timeout_s: expected >= 0, got {graph.drain_timeout_s}")
+    for i, node in enumerate(graph.nodes):
+        if node.ready_timeout_s < 0:
+            raise GraphError(f"graph.nodes[{i}].ready_timeout_s: expected >= 0, got {node.ready_timeout_s}")
+        for name in node.wait_for or ():
+            if name not in seen or name == node.name:
+                raise GraphError(f"graph.nodes[{i}].wait_for: {name!r} is not another node of the graph")
     for i, topic in enumerate(graph.external):
         if not topic:
             raise GraphError(f"graph.external[{i}]: expected a topic or topic prefix, got ''")
@@ -205,8 +226,51 @@ def _free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
+def feeds(graph: GraphConfig) -> dict[str, tuple[str, ...]]:
+    """Node name -> the nodes it feeds: those subscribed to a topic it publishes (``stats/`` aside)."""
+    return {p.name: tuple(c.name for c in graph.nodes if c.name != p.name and any(
+        topics_overlap(t, s) for t in p.publishes for s in c.subscribe)) for p in graph.nodes}
+
+
+def _reaches(fed: dict[str, tuple[str, ...]], start: str, target: str) -> bool:
+    """Whether data from node ``start`` can reach node ``target`` (through the ``fed`` links)."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        n = todo.pop()
+        if n == target:
+            return True
+        if n not in seen:
+            seen.add(n)
+            todo.extend(fed[n])
+    return False
+
+
+def edges(graph: GraphConfig) -> dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]:
+    """Node name -> ``(upstream, downstream, wait_for)`` (see the module docstring).
+
+    ``downstream``: the nodes it feeds. A link ``a -> b`` is *forward* unless ``b`` also feeds
+    ``a`` back (they are on a cycle) and ``a`` comes after ``b`` in the graph file.
+    ``upstream``: the nodes that feed it on forward links (a cycle cannot make two nodes wait for
+    each other's end). ``wait_for``: as given, or the nodes it feeds on forward links.
+    """
+    fed = feeds(graph)
+    order = {n.name: i for i, n in enumerate(graph.nodes)}
+
+    def forward(a: str, b: str) -> bool:
+        return order[a] < order[b] or not _reaches(fed, b, a)
+
+    out = {}
+    for n in graph.nodes:
+        up = tuple(p for p, targets in fed.items() if n.name in targets and forward(p, n.name))
+        wait = tuple(n.wait_for) if n.wait_for is not None else tuple(
+            c for c in fed[n.name] if forward(n.name, c))
+        out[n.name] = (up, fed[n.name], wait)
+    return out
+
+
 def resolve(graph: GraphConfig, run_dir: Path | None = None) -> tuple[Path, list[NodeSpec]]:
-    """Assign endpoints and connections; return the run directory and one spec per node."""
+    """Assign endpoints, connections and edges; return the run directory and one spec per node."""
     run = Path(run_dir or graph.run_dir or default_run_root() / graph.name)
     endpoints: dict[str, str] = {}
     for node in graph.nodes:
@@ -219,7 +283,9 @@ def resolve(graph: GraphConfig, run_dir: Path | None = None) -> tuple[Path, list
         else:
             endpoints[node.name] = f"tcp://{graph.host}:{_free_port(graph.host)}"
     specs = []
+    links = edges(graph)
     for node in graph.nodes:
+        upstream, downstream, wait = links[node.name]
         connect = [endpoints[other.name] for other in graph.nodes
                    if other.name != node.name and any(
                        topics_overlap(p, s) for p in (*other.publishes, f"stats/{other.name}")
@@ -228,7 +294,10 @@ def resolve(graph: GraphConfig, run_dir: Path | None = None) -> tuple[Path, list
             name=node.name, type=node.type, endpoint=endpoints[node.name],
             config=dict(node.config), connect=(*connect, *node.connect),
             subscribe=node.subscribe, policy=node.policy, hwm=node.hwm,
-            send_timeout_ms=node.send_timeout_ms, stats_period_s=node.stats_period_s))
+            send_timeout_ms=node.send_timeout_ms, stats_period_s=node.stats_period_s,
+            upstream=upstream, downstream=downstream,
+            wait_for=wait, wait_connect=tuple(endpoints[n] for n in wait),
+            ready_timeout_s=node.ready_timeout_s, summary_path=str(summary_path(run, node.name))))
     return run, specs
 
 

@@ -5,14 +5,25 @@
   ``PR_SET_PDEATHSIG`` so that no node outlives a launcher that was killed outright.
 * A node that exits while the graph is running is restarted after a delay that doubles on
   each consecutive crash (``restart.backoff_s`` .. ``restart.max_backoff_s``).
-* SIGINT/SIGTERM: every node gets SIGTERM, then SIGKILL after ``stop_timeout_s``; the
+* A node that exits with code 0 on its own has *finished* (its stream ended, see
+  :mod:`percept.shell`) and is not restarted. When every node has finished the launcher returns
+  0 by itself; when the sources (nodes nothing feeds) have finished but the others have not
+  within ``drain_timeout_s`` of the last node that finished, it stops them, names them and
+  returns 1.
+* SIGINT/SIGTERM (or ``duration_s``): the sources get SIGTERM first and end their streams, so
+  what they sent is drained by the nodes behind them, which then finish; whatever still runs
+  after ``stop_timeout_s`` gets SIGTERM, then SIGKILL after another ``stop_timeout_s``; the
   launcher reaps them all and returns 0.
+* At the end it joins the nodes' summaries (:mod:`percept.summary`): per topic and consumer the
+  messages published, received and skipped, and each node's own counters; logged, kept as
+  :attr:`Launcher.summary` and written to ``<run_dir>/summary.json``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import signal
@@ -25,6 +36,7 @@ from types import FrameType
 
 from percept.graph import GraphConfig, Manifest, resolve
 from percept.shell import NodeSpec
+from percept.summary import RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +57,7 @@ class _Child:
     backoff: float = 0.0
     restart_at: float | None = None
     given_up: bool = False
+    finished: bool = False
 
 
 class Launcher:
@@ -60,6 +73,8 @@ class Launcher:
         self.run_dir, specs = resolve(graph, run_dir)
         self.children = {s.name: _Child(s) for s in specs}
         self._stopping = False
+        self._last_finish = 0.0  # monotonic time the latest node finished
+        self.summary: RunSummary | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -101,13 +116,18 @@ class Launcher:
         rs, now, changed = self.graph.restart, time.monotonic(), False
         for child in self.children.values():
             proc = child.proc
-            if proc is not None and child.restart_at is None and not child.given_up:
+            if proc is not None and child.restart_at is None and not (child.given_up or child.finished):
                 code = proc.poll()
                 if code is None:
                     continue
                 ran = now - child.started
-                log.warning("node %s exited with code %d after %.1f s", child.spec.name, code, ran)
                 changed = True
+                if code == 0 and not self._stopping:
+                    child.finished = True
+                    self._last_finish = now
+                    log.info("node %s finished after %.1f s", child.spec.name, ran)
+                    continue
+                log.warning("node %s exited with code %d after %.1f s", child.spec.name, code, ran)
                 if not rs.enabled or (rs.max_restarts and child.restarts >= rs.max_restarts):
                     child.given_up = True
                     log.error("node %s will not be restarted", child.spec.name)
@@ -124,20 +144,24 @@ class Launcher:
             self._write_manifest()
 
     def stop(self) -> None:
-        """SIGTERM every node, SIGKILL stragglers after ``stop_timeout_s``, reap all."""
+        """Stop the graph in order: SIGTERM to the sources (nodes nothing feeds), which end their
+        streams so that the nodes behind them drain and finish; after ``stop_timeout_s`` SIGTERM
+        to every node still running, after another ``stop_timeout_s`` SIGKILL; reap all."""
         self._stopping = True
         procs = [c.proc for c in self.children.values() if c.proc is not None]
+        sources = [c.proc for c in self.children.values() if c.proc is not None and not c.spec.upstream]
+        for group in (sources, procs):
+            for p in group:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + self.graph.stop_timeout_s
+            while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+                time.sleep(0.02)
         for p in procs:
             if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + self.graph.stop_timeout_s
-        for p in procs:
-            try:
-                p.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
                 log.warning("node pid %d ignored SIGTERM; killing it", p.pid)
                 p.kill()
-                p.wait()
+            p.wait()
         (self.run_dir / Manifest.FILE).unlink(missing_ok=True)
 
     def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
@@ -145,17 +169,58 @@ class Launcher:
             log.info("launcher: signal %d, stopping the graph", signum)
         self._stopping = True
 
+    @property
+    def finished(self) -> bool:
+        """Whether every node has finished (the graph drained)."""
+        return all(c.finished for c in self.children.values())
+
+    def drain_overdue(self) -> list[str]:
+        """Nodes still running ``drain_timeout_s`` after the last node finished, once every source
+        has (else empty)."""
+        kids = self.children.values()
+        sources = [c for c in kids if not c.spec.upstream]
+        if not sources or not all(c.finished for c in sources):
+            return []
+        if time.monotonic() < self._last_finish + self.graph.drain_timeout_s:
+            return []
+        return [c.spec.name for c in kids if not c.finished]
+
     def run(self, duration_s: float | None = None) -> int:
-        """Run until SIGINT/SIGTERM (or ``duration_s``); always stops every node; returns 0."""
+        """Run until every node finished, SIGINT/SIGTERM or ``duration_s``; always stops every node.
+
+        Returns 0, or 1 when the sources ended but the graph did not drain in ``drain_timeout_s``.
+        """
         old = {s: signal.signal(s, self.request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
         end = time.monotonic() + duration_s if duration_s is not None else float("inf")
+        code = 0
         try:
             self.start()
             while not self._stopping and time.monotonic() < end:
                 self.supervise_once()
+                if self.finished:
+                    log.info("graph %s: every node finished", self.graph.name)
+                    break
+                if overdue := self.drain_overdue():
+                    log.error("graph %s: sources ended but %s did not finish within %.1f s; stopping them",
+                              self.graph.name, overdue, self.graph.drain_timeout_s)
+                    code = 1
+                    break
                 time.sleep(0.05)
         finally:
             self.stop()
             for s, h in old.items():
                 signal.signal(s, h)
-        return 0
+            self._report()
+        return code
+
+    def _report(self) -> None:
+        """Join, log and write the nodes' summaries (see the module docstring)."""
+        summary = RunSummary.collect(self.run_dir, list(self.children))
+        if not summary.nodes:
+            return
+        self.summary = summary
+        for line in summary.lines():
+            log.info("summary: %s", line)
+        with contextlib.suppress(OSError):
+            (self.run_dir / "summary.json").write_text(json.dumps(summary.as_dict(), indent=1),
+                                                       encoding="utf-8")

@@ -38,6 +38,9 @@ class Timers:
 
     With ``catch_up`` (virtual time) a timer fires once for every period that elapsed, as it
     would have live; without it (wall clock, overloaded node) missed periods are skipped.
+    A callback gets the time its tick stands for: its deadline (so ticks on schedule are spaced
+    by exactly one period, and never stand for a time later than the call), or, on a wall clock
+    after a whole period was missed, the current time (the schedule restarts from there).
     """
 
     def __init__(self, catch_up: bool) -> None:
@@ -58,8 +61,9 @@ class Timers:
         fired = 0
         while self._heap and self._heap[0][0] <= now_ns:
             deadline, tid, period, cb = heapq.heappop(self._heap)
+            on_time = self.catch_up or now_ns - deadline < period
             try:
-                cb(deadline if self.catch_up else now_ns)
+                cb(deadline if on_time else now_ns)
             except Exception as exc:
                 on_error(exc)
             fired += 1
@@ -80,10 +84,12 @@ class NodeCounters:
     msgs_out: int = 0
     handler_errors: int = 0
     topics_in: dict[str, int] = field(default_factory=dict)
+    topics_out: dict[str, int] = field(default_factory=dict)
 
 
 class NodeContext:
-    """What a processor may use: its name, clock, logger, ``publish`` and ``add_timer``.
+    """What a processor may use: its name, clock, logger, ``publish``, ``add_timer`` and
+    ``end_stream``.
 
     Args:
         name: node name (used in stats topics and logs).
@@ -98,11 +104,30 @@ class NodeContext:
         self.timers = Timers(catch_up=clock.is_virtual)
         self.counters = NodeCounters()
         self._sink = sink
+        self._ended = False
 
     def publish(self, topic: str, msg: Message) -> bool:
         """Send ``msg`` on ``topic``; ``False`` if the transport had to drop it."""
-        self.counters.msgs_out += 1
+        c = self.counters
+        c.msgs_out += 1
+        c.topics_out[topic] = c.topics_out.get(topic, 0) + 1
         return self._sink(topic, msg)
+
+    def end_stream(self) -> None:
+        """Say that this node's own stream is over (a file source played its last frame).
+
+        The socket shell then lets the processor flush (:meth:`Processor.on_end_of_stream`),
+        sends the end-of-stream marker downstream (:mod:`percept.control`) and stops the node;
+        socket-free runners only record it (:attr:`ended`). Calling it again does nothing.
+        """
+        if not self._ended:
+            self._ended = True
+            self.log.info("end of stream after %d messages out", self.counters.msgs_out)
+
+    @property
+    def ended(self) -> bool:
+        """Whether the processor called :meth:`end_stream`."""
+        return self._ended
 
     def add_timer(self, period_s: float, callback: TimerCallback) -> None:
         """Call ``callback(now_ns)`` every ``period_s`` seconds of clock time (0: every loop)."""
@@ -132,7 +157,12 @@ class NodeContext:
 
 class Processor:
     """Base of node processors. Subclasses set ``Config`` (a frozen dataclass) and override
-    :meth:`start`, :meth:`on_message` and :meth:`stop` as needed."""
+    :meth:`start`, :meth:`on_message`, :meth:`on_end_of_stream`, :meth:`counters` and
+    :meth:`stop` as needed.
+
+    In a graph the node becomes *ready* (see :mod:`percept.control`) once :meth:`start` has
+    returned: load models there, so that sources hold their first frame until it is done.
+    """
 
     Config: ClassVar[type] = EmptyConfig
 
@@ -146,6 +176,15 @@ class Processor:
 
     def on_message(self, topic: str, msg: Message) -> None:
         """Handle one message (default: ignore)."""
+
+    def on_end_of_stream(self) -> None:
+        """Called once when every node this one takes data from has ended and every message
+        they sent was handled: publish what is still pending (e.g. a partly filled batch).
+        The node then sends its own end of stream and stops (default: nothing to flush)."""
+
+    def counters(self) -> Mapping[str, int]:
+        """Totals for the end-of-run summary, e.g. input frames a detector skipped (default: none)."""
+        return {}
 
     def stop(self) -> None:
         """Called once at shutdown; flush and release resources."""
@@ -170,6 +209,9 @@ class SequencedProcessor(Processor):
         super().start(ctx)
         self.seq: dict[str, int] = {}
         self.ignored = 0
+
+    def counters(self) -> Mapping[str, int]:
+        return {"ignored": self.ignored}
 
     def next_seq(self, topic: str) -> int:
         """The next ``seq`` of output ``topic`` (0, 1, 2, ...)."""
@@ -250,6 +292,16 @@ class LocalRunner:
         before = len(self.outputs)
         self.advance_to(msg.stamp_ns if at_ns is None else at_ns)
         self.ctx.dispatch(self.processor, topic, msg)
+        return self.outputs[before:]
+
+    def end_of_stream(self) -> list[tuple[str, Message]]:
+        """Tell the processor its inputs have ended (:meth:`Processor.on_end_of_stream`); return
+        what it published in response."""
+        before = len(self.outputs)
+        try:
+            self.processor.on_end_of_stream()
+        except Exception as exc:
+            self.ctx.handler_error(exc)
         return self.outputs[before:]
 
     def close(self) -> None:

@@ -1,7 +1,8 @@
 """``percept`` commands of the perception package (entry point ``perception.cli:register``).
 
     percept detect --model M --source IMAGE|DIR|VIDEO --out dets.jsonl [--conf 0.25] [--iou 0.45]
-                   [--tiles none|auto|NxM] [--backend B] [--annotate OUT_DIR] [--batch N] [--max-frames N]
+                   [--tiles none|auto|NxM] [--backend B] [--annotate OUT_DIR|OUT.mp4] [--batch N]
+                   [--max-frames N]
     percept export MODEL.pt --format onnx|engine [--half] [--int8 --calib-images DIR] [--imgsz 640]
                    [--batch N] [--out PATH]
 
@@ -14,7 +15,9 @@ Boxes are in source-image pixels. ``frame`` counts the images (natural name orde
 the run from 1. ``stamp_ns``: for a video the frame's position (``CAP_PROP_POS_MSEC``) in ns, for an
 image the file's modification time in ns (0 if it cannot be read). An image that cannot be read is
 logged and skipped (its frame number stays used). ``--annotate`` writes a copy of every frame with
-boxes and labels drawn into a folder (``<image stem>.jpg``, or ``<video stem>_<frame:06d>.jpg``).
+boxes and labels drawn: into a folder (``<image stem>.jpg``, or ``<video stem>_<frame:06d>.jpg``),
+or, when it names an ``.mp4`` file, into one video (OpenCV ``mp4v``) at the source video's frame
+rate (:data:`ANNOTATE_FPS` for images; frames of another size are scaled to the first one's).
 On a terminal a progress bar shows the frames done (stderr).
 """
 
@@ -124,18 +127,6 @@ def count_frames(source: Path, max_frames: int | None = None) -> int | None:
     return n
 
 
-def _annotate_dir(path: str | None) -> Path | None:
-    """The ``--annotate`` folder, created; an existing file there is refused."""
-    if path is None:
-        return None
-    folder = Path(path)
-    if folder.exists() and not folder.is_dir():
-        raise DetectorError(f"--annotate: {folder} is an existing file; give a folder for the annotated "
-                            "images")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def detection_record(frame: Frame, dets: Detections, class_names: Sequence[str]) -> dict[str, Any]:
     """The JSON object of one frame (schema in the module docstring)."""
     rows = []
@@ -172,6 +163,73 @@ def annotate(image: np.ndarray, dets: Detections, class_names: Sequence[str]) ->
     return out
 
 
+#: Frame rate of an ``--annotate OUT.mp4`` video made from images (a video keeps its own rate).
+ANNOTATE_FPS = 10.0
+
+
+class AnnotationWriter:
+    """Where ``--annotate`` puts the annotated frames: image files in a folder, or one MP4 video.
+
+    Args:
+        target: a folder (created), or a path ending in ``.mp4`` (its folder is created).
+        source: the ``--source`` (a video gives the video its frame rate).
+    """
+
+    def __init__(self, target: Path, source: Path) -> None:
+        self.target = target
+        self.is_video = target.suffix.lower() == ".mp4"
+        self._writer: Any = None
+        self._size: tuple[int, int] = (0, 0)
+        self.frames = 0
+        if not self.is_video:
+            if target.exists() and not target.is_dir():
+                raise DetectorError(f"--annotate: {target} is a file; name a folder for images or an .mp4 "
+                                    "file for a video")
+            target.mkdir(parents=True, exist_ok=True)
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.fps = _video_fps(source) if source.is_file() and source.suffix.lower() not in IMAGE_SUFFIXES \
+            else ANNOTATE_FPS
+
+    def write(self, frame: Frame, image: np.ndarray) -> None:
+        """Add one annotated uint8 (H, W, 3) BGR frame."""
+        import cv2
+
+        self.frames += 1
+        if not self.is_video:
+            path = self.target / _annotated_name(frame)
+            if not cv2.imwrite(str(path), image):
+                raise DetectorError(f"--annotate: cannot write {path}")
+            return
+        if self._writer is None:
+            self._size = (image.shape[1], image.shape[0])
+            fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+            self._writer = cv2.VideoWriter(str(self.target), fourcc, self.fps, self._size)
+            if not self._writer.isOpened():
+                raise DetectorError(f"--annotate: cannot open a video writer for {self.target}")
+        if (image.shape[1], image.shape[0]) != self._size:
+            image = cv2.resize(image, self._size)
+        self._writer.write(image)
+
+    def close(self) -> None:
+        """Finish the video (idempotent; nothing to do for a folder)."""
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+
+def _video_fps(path: Path) -> float:
+    """The frame rate a video file states, :data:`ANNOTATE_FPS` when it states none."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    finally:
+        cap.release()
+    return fps if 0 < fps < 1e4 else ANNOTATE_FPS
+
+
 def _annotated_name(frame: Frame) -> str:
     if frame.source.suffix.lower() in IMAGE_SUFFIXES:
         return f"{frame.source.stem}.jpg"
@@ -180,16 +238,14 @@ def _annotated_name(frame: Frame) -> str:
 
 def cmd_detect(args: argparse.Namespace) -> int:
     """``percept detect``: detections of every frame of ``--source`` as JSON lines in ``--out``."""
-    import cv2
-
     from perception.detector import Detector
 
     if args.batch < 1:
         raise DetectorError(f"--batch: expected >= 1, got {args.batch}")
     config = DetectorConfig(model=args.model, backend=args.backend, conf=args.conf, iou=args.iou,
                             tiles=args.tiles)
-    annotate_dir = _annotate_dir(args.annotate)
     source = Path(args.source)
+    annotations = AnnotationWriter(Path(args.annotate), source) if args.annotate else None
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     counts = {"frames": 0, "unreadable": 0, "detections": 0}
@@ -204,22 +260,24 @@ def cmd_detect(args: argparse.Namespace) -> int:
                 counts["frames"] += 1
                 counts["detections"] += len(dets)
                 progress(counts["frames"] + counts["unreadable"])
-                if annotate_dir is not None:
-                    target = annotate_dir / _annotated_name(frame)
-                    if not cv2.imwrite(str(target), annotate(frame.image, dets, names)):  # type: ignore[arg-type]
-                        raise DetectorError(f"--annotate: cannot write {target}")
+                if annotations is not None:
+                    annotations.write(frame, annotate(frame.image, dets, names))  # type: ignore[arg-type]
 
         pending: list[Frame] = []
-        for frame in iter_frames(source, args.max_frames):
-            if frame.image is None:
-                counts["unreadable"] += 1
-                continue
-            pending.append(frame)
-            if len(pending) >= args.batch:
+        try:
+            for frame in iter_frames(source, args.max_frames):
+                if frame.image is None:
+                    counts["unreadable"] += 1
+                    continue
+                pending.append(frame)
+                if len(pending) >= args.batch:
+                    run(pending)
+                    pending = []
+            if pending:
                 run(pending)
-                pending = []
-        if pending:
-            run(pending)
+        finally:
+            if annotations is not None:
+                annotations.close()
     log.info("%d frames, %d detections -> %s (%d unreadable images skipped)", counts["frames"],
              counts["detections"], out_path, counts["unreadable"])
     return 0 if counts["frames"] else 1
@@ -257,8 +315,8 @@ def register(registry: Any) -> None:
     d.add_argument("--tiles", default="none", help="none, auto or NxM (columns x rows) tiles per image")
     d.add_argument("--backend", default="auto", choices=BACKENDS,
                    help="inference backend (auto: by the model file)")
-    d.add_argument("--annotate", default=None, metavar="DIR",
-                   help="write a copy of every frame with boxes drawn into folder DIR")
+    d.add_argument("--annotate", default=None, metavar="OUT_DIR|OUT.mp4",
+                   help="write annotated frames: images into folder OUT_DIR, or one video to a .mp4 path")
     d.add_argument("--batch", type=cliutil.positive_int, default=1, metavar="N",
                    help="images per detector call")
     d.add_argument("--max-frames", type=cliutil.positive_int, default=None, metavar="N",

@@ -19,6 +19,12 @@ frame replaces an older one that was not yet detected; the replaced one is count
   ``max_wait_ms / 4`` checks this, so a lone camera's frame waits at most ``1.25 * max_wait_ms``
   (``max_wait_ms = 0`` detects every frame as it arrives, without batching).
 
+Readiness: :meth:`DetectorNode.start` loads the model and (``warmup``) runs it once on a grey
+frame, so a graph's sources, which wait for the node to be ready (:mod:`percept.control`), never
+send their first frame into a lazy initialisation. At the end of the stream the pending frames are
+detected before the node ends (:meth:`DetectorNode.on_end_of_stream`); :meth:`DetectorNode.counters`
+reports the frames it superseded or could not detect for the run's summary.
+
 Every output carries the source frame's ``stamp_ns`` (capture time) and ``frame_id``, its own
 ``seq`` (0, 1, 2, ... per output topic: frames the node superseded or the bus's ``latest``
 policy skipped are not losses on the output topic), the detector's class names, and
@@ -54,6 +60,7 @@ class DetectorNodeConfig:
             camera topics not listed get the default name.
         max_batch: most cameras detected in one batch (>= 1).
         max_wait_ms: longest time (node clock, milliseconds) a frame waits for a batch to fill.
+        warmup: run the detector once on a grey 640x480 frame in ``start`` (before the node is ready).
     """
 
     detector: DetectorConfig
@@ -62,6 +69,7 @@ class DetectorNodeConfig:
     outputs: dict[str, str] | None = None
     max_batch: int = 4
     max_wait_ms: float = 5.0
+    warmup: bool = True
 
     def __post_init__(self) -> None:
         if not self.inputs or not all(isinstance(p, str) and p for p in self.inputs):
@@ -129,6 +137,8 @@ class DetectorNode(SequencedProcessor):
         self._detector = Detector(cfg.detector)
         self._class_names = tuple(self._detector.class_names)
         self._max_wait_ns = round(cfg.max_wait_ms * 1e6)
+        if cfg.warmup:  # the first call pays for lazy allocations: not on a real frame
+            self._detector.detect([np.full((480, 640, 3), 114, np.uint8)])
         if self._max_wait_ns > 0:
             ctx.add_timer(cfg.max_wait_ms / 4e3, self._on_tick)
         ctx.log.info("detector node: model %s, inputs %s, max_batch %d, max_wait %.1f ms",
@@ -210,6 +220,16 @@ class DetectorNode(SequencedProcessor):
                                detections=dets, class_names=self._class_names, latency_ns=latency_ns)
             self.context.publish(out_topic, out)
             self.stats.frames_out += 1
+
+    def on_end_of_stream(self) -> None:
+        """The cameras have ended: detect the frames still pending."""
+        self.flush()
+
+    def counters(self) -> dict[str, int]:
+        """Input frames and what became of them, for the run's summary."""
+        st = self.stats
+        return {"frames_in": st.frames_in, "superseded": st.superseded, "bad_frames": st.bad_frames,
+                "ignored": st.ignored, "frames_out": st.frames_out}
 
     def output_topic(self, topic: str) -> str:
         """The detections topic of camera topic ``topic``: ``outputs[topic]`` or the default name."""

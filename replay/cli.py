@@ -4,7 +4,7 @@
                    --out LOG.mcap [--compression zstd|lz4|none] [--rotate-mb N] [--rotate-s S]
     percept log info LOG
     percept log cat LOG --topic T [-n N] [--values]
-    percept log export LOG --topic T --format images|video|mot|kitti --out PATH
+    percept log export LOG --topic T --format images|video|mp4|mot|kitti --out PATH [--images T] [--trail N]
     percept log recover LOG --out FIXED
 """
 
@@ -18,8 +18,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from percept import cliutil
 from percept.cliutil import out as _out
@@ -121,17 +119,14 @@ def export_video(reader: LogReader, topic: str, out: Path) -> int:
     """An MP4 (mp4v) of the Images of ``topic``; frame rate from the median stamp interval."""
     import cv2
 
+    from replay.video import frame_rate, open_writer
+
     frames = [(msg.stamp_ns, msg) for _t, msg in _decoded(reader, topic)]
     if not frames or not all(isinstance(m, Image) for _s, m in frames):
         raise LogError(f"{reader.path}: topic {topic} has no percept.Image messages to export")
-    stamps = np.array([s for s, _m in frames], np.int64)
-    dt = float(np.median(np.diff(stamps))) if len(stamps) > 1 else 0.0
-    fps = 1e9 / dt if dt > 0 else 10.0
     first = frames[0][1].to_bgr()
     h, w = first.shape[:2]
-    vw = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    if not vw.isOpened():
-        raise LogError(f"{out}: cannot open a video writer")
+    vw = open_writer(out, frame_rate([s for s, _m in frames]), (w, h))
     try:
         for _s, msg in frames:
             bgr = msg.to_bgr()
@@ -197,9 +192,24 @@ def kitti_lines(msgs: list[Tracks], path: Path | str = "") -> list[str]:
     return lines
 
 
-def export(path: str | Path, topic: str, fmt: str, out: str | Path) -> int:
-    """Export ``topic`` of log ``path`` as ``fmt``; returns the number of items written."""
+def export(path: str | Path, topic: str, fmt: str, out: str | Path, images: str | None = None,
+           trail: int = 20) -> int:
+    """Export ``topic`` of log ``path`` as ``fmt``; returns the number of items written.
+
+    ``mp4`` of a Tracks topic draws the tracks on the frames of image topic ``images`` (default:
+    found by :func:`replay.video.image_topic_for`) with ``trail``-frame trails; ``mp4`` of an
+    Image topic is ``video``.
+    """
     out = Path(out)
+    if fmt == "mp4":
+        from replay.video import IMAGE_SCHEMA, export_tracks_video
+
+        with LogReader(path) as reader:
+            info = reader.summary().topics.get(topic)
+        if info is not None and info.schema == IMAGE_SCHEMA:
+            fmt = "video"
+        else:
+            return export_tracks_video(path, topic, out, images, trail)
     with LogReader(path) as reader:
         if fmt == "images":
             return export_images(reader, topic, out)
@@ -207,7 +217,7 @@ def export(path: str | Path, topic: str, fmt: str, out: str | Path) -> int:
             return export_video(reader, topic, out)
         msgs = _tracks(reader, topic)
     if fmt not in ("mot", "kitti"):
-        raise LogError(f"export format: expected images, video, mot or kitti, got {fmt!r}")
+        raise LogError(f"export format: expected images, video, mp4, mot or kitti, got {fmt!r}")
     lines = mot_lines(msgs, path) if fmt == "mot" else kitti_lines(msgs, path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
@@ -228,7 +238,7 @@ def cmd_cat(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    n = export(args.log, args.topic, args.format, args.out)
+    n = export(args.log, args.topic, args.format, args.out, args.images, args.trail)
     log.info("exported %d %s from %s to %s", n, "lines" if args.format in ("mot", "kitti") else "frames",
              args.topic, args.out)
     return 0
@@ -279,9 +289,15 @@ def register(registry: Any) -> None:
     e = sub.add_parser("export", help="export a topic as images, video, MOT or KITTI results")
     e.add_argument("log", help="MCAP log")
     e.add_argument("--topic", required=True, help="topic to export (exact name)")
-    e.add_argument("--format", required=True, choices=["images", "video", "mot", "kitti"],
-                   help="images: a folder of files; video: an MP4; mot/kitti: tracking results")
+    e.add_argument("--format", required=True, choices=["images", "video", "mp4", "mot", "kitti"],
+                   help="images: a folder of files; video: an MP4 of an image topic; mp4: the tracks of "
+                        "TOPIC drawn on their camera frames; mot/kitti: tracking results")
     e.add_argument("--out", required=True, metavar="PATH", help="output folder (images) or file")
+    e.add_argument("--images", default=None, metavar="TOPIC",
+                   help="mp4: the image topic the tracks belong to (default: the log's only image topic, "
+                        "or X/image for X/tracks)")
+    e.add_argument("--trail", type=cliutil.positive_int, default=20, metavar="N",
+                   help="mp4: frames of trail drawn behind each track")
     e.set_defaults(func=cmd_export)
     v = sub.add_parser("recover", help="rebuild an indexed log from a truncated or corrupt one")
     v.add_argument("log", help="damaged MCAP log")

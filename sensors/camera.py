@@ -6,15 +6,22 @@
 configured ``frame_id`` and a per-topic ``seq`` that keeps increasing across loops and reconnects.
 :func:`iter_frames` runs the same processor without the node runtime.
 
-Timestamps (``stamp_ns``, integer ns, capture time):
+Timestamps (``stamp_ns``, integer ns, capture time), never later than the read that returned
+the frame (its arrival, ``ctx.clock.now_ns()`` after decoding; see :mod:`sensors.stamping`):
 
-* ``stamp_source="stream"`` (default) for files and folders: the frame's stream time
-  (``CAP_PROP_POS_MSEC``, or ``index / fps`` for folders) relative to the first frame, added to
-  the clock time at which playback (or the current loop) started. With real-time pacing under a
-  virtual clock the stamps therefore equal the tick times and are spaced by exactly 1/fps.
-* Live sources (devices, URLs) carry no usable stream clock through OpenCV (FFmpeg invents
-  25 fps positions for MJPEG), so they are always stamped with ``ctx.clock.now_ns()`` when the
-  read returned; ``stamp_source="capture"`` does the same for files and folders.
+* ``stamp_source="stream"`` (default), files and folders: the frame's stream time
+  (``CAP_PROP_POS_MSEC``, or ``index / fps`` for folders) mapped once onto the clock at the first
+  frame of the playback (or of the current loop), so stamps keep the stream's spacing. On a wall
+  clock a frame read before its mapped time (the first read was late, or ``rate`` plays faster
+  than real time) lowers the mapping to its read time (counted in ``stamps_lowered``). On a
+  virtual clock (offline runs) the first frame's mapping is kept: with real-time pacing the
+  stamps equal the tick times and are spaced by exactly 1/fps.
+* ``stamp_source="stream"``, V4L2 devices: the driver's buffer timestamp (``CAP_PROP_POS_MSEC``)
+  plus the offset measured between it and the arrival times (their minimum over the last
+  :data:`LIVE_OFFSET_WINDOW` frames); a device that gives none is stamped with its arrival time.
+* URLs carry no usable stream clock through OpenCV (FFmpeg invents 25 fps positions for MJPEG),
+  so they are stamped with the arrival time; ``stamp_source="capture"`` does the same for every
+  source.
 
 Pacing (``rate``): ``"auto"`` plays files at their own fps and folders at ``fps`` (real time);
 live sources are read as fast as frames arrive (the read blocks until the next frame, at most
@@ -27,7 +34,8 @@ Failures never stop the node: an undecodable frame is counted (``bad_frames``), 
 skipped; a live read failure is counted (``read_failures``), the capture is closed and the
 source goes to ``"reconnecting"``; reconnect attempts run in the timer callback once the backoff
 (``reconnect_initial_s``, doubling up to ``reconnect_max_s``) has elapsed on ``ctx.clock`` — no
-sleeping. A file or folder that runs out goes to ``"ended"`` (or starts over with ``loop``).
+sleeping. A file or folder that runs out goes to ``"ended"`` (or starts over with ``loop``) and ends the
+node's stream (``ctx.end_stream()``: in a graph the end-of-stream marker follows its last frame).
 """
 
 from __future__ import annotations
@@ -39,8 +47,6 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal, cast
-
-import numpy as np
 
 from percept.clock import Clock, WallClock
 from percept.message import Message
@@ -56,6 +62,7 @@ from sensors.camera_sources import (
     source_kind,
 )
 from sensors.errors import SensorError
+from sensors.stamping import SourceClock
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +70,8 @@ log = logging.getLogger(__name__)
 MAX_RATE_PERIOD_S = 1e-3
 #: Growth factor of the reconnect delay after each failed attempt.
 BACKOFF_FACTOR = 2.0
+#: Frames over which a live device's driver-to-clock offset is measured (its minimum).
+LIVE_OFFSET_WINDOW = 300
 
 
 @dataclass(frozen=True)
@@ -82,8 +91,9 @@ class CameraConfig:
         jpeg_quality: publish JPEG-compressed images at this quality (1-100); None: bgr8.
         reconnect_initial_s: first delay before reconnecting a dropped live source, seconds.
         reconnect_max_s: cap of the delay, which doubles after each failed attempt, seconds.
-        stamp_source: ``"stream"`` (stream time mapped onto the playback start; files and
-            folders) or ``"capture"`` (clock time of each read). Live sources always use capture.
+        stamp_source: ``"stream"`` (files and folders: stream time mapped onto the clock; V4L2
+            devices: driver time plus the measured offset; URLs: arrival time) or ``"capture"``
+            (arrival time of each read, every source).
         open_timeout_ms: longest a URL open may block (FFmpeg backend), milliseconds.
         read_timeout_ms: longest a URL read may block before it counts as a failure, ms.
     """
@@ -137,6 +147,8 @@ class CameraStatus:
         reconnect_attempts: opens tried while reconnecting (failed and successful).
         reconnects: successful reconnects.
         loops: times a file/folder started over (``loop``).
+        stamps_lowered: frames read before their mapped stream/driver time, which lowered the
+            mapping to their read time (see the module docstring).
         retry_delay_s: current reconnect delay (grows by :data:`BACKOFF_FACTOR` per failure).
         next_attempt_ns: clock time of the next reconnect attempt (0 when streaming).
         last_error: text of the last failure ("" if none).
@@ -149,6 +161,7 @@ class CameraStatus:
     reconnect_attempts: int = 0
     reconnects: int = 0
     loops: int = 0
+    stamps_lowered: int = 0
     retry_delay_s: float = 0.0
     next_attempt_ns: int = 0
     last_error: str = ""
@@ -165,12 +178,18 @@ class CameraSource(Processor):
         self._status = CameraStatus()
         self._seq = 0
         self._last_stamp = -1
-        self._t0_ns: int | None = None  # clock time of the current playback's first frame
+        self._clock = SourceClock()
 
     @property
     def status(self) -> CameraStatus:
         """A copy of the current counters and state."""
-        return dataclasses.replace(self._status)
+        return dataclasses.replace(self._status, stamps_lowered=self._clock.lowered)
+
+    def counters(self) -> dict[str, int]:
+        """Frames published, skipped as undecodable, and the rest of :class:`CameraStatus`'s counts."""
+        st = self.status
+        return {"frames": st.frames, "bad_frames": st.bad_frames, "read_failures": st.read_failures,
+                "reconnects": st.reconnects, "loops": st.loops, "stamps_lowered": st.stamps_lowered}
 
     def start(self, ctx: NodeContext) -> None:
         """Open the source and start the frame timer.
@@ -183,6 +202,7 @@ class CameraSource(Processor):
         cfg: CameraConfig = self.config
         self._kind = source_kind(cfg.source)
         self._live = self._kind in ("device", "stream")
+        self._clock = SourceClock(LIVE_OFFSET_WINDOW if self._live else None, lower=not ctx.clock.is_virtual)
         if self._live:
             self._reconnect(ctx.clock.now_ns(), first=True)
         else:
@@ -227,18 +247,21 @@ class CameraSource(Processor):
                 st.state = "ended"
                 reader.close()
                 self.context.log.info("source %s ended after %d frames", self.config.source, st.frames)
+                self.context.end_stream()
                 return
             raw = self._restart(reader)
             if raw is None:
                 return
-        self._publish(raw.bgr, raw.stream_ns, self.context.clock.now_ns())
+        # files are released on the timer's schedule: their stamps are mapped onto the tick time,
+        # which is never later than the read; live frames arrive when the read returns
+        self._publish(raw, self.context.clock.now_ns() if self._live else now_ns)
 
     def _restart(self, reader: FrameReader) -> RawFrame | None:
         """Reopen a file/folder for the next loop and read its first frame."""
         st = self._status
         reader.close()
         st.loops += 1
-        self._t0_ns = None
+        self._clock.reset()  # the new loop is mapped onto the clock at its own first frame
         try:
             self._reader = self._open()
             return self._reader.read()
@@ -251,19 +274,22 @@ class CameraSource(Processor):
             st.state = "ended"
             st.last_error = str(exc)
             self.context.log.error("cannot restart %s for loop %d: %s", self.config.source, st.loops, exc)
+            self.context.end_stream()
             return None
 
-    def _publish(self, bgr: np.ndarray, stream_ns: int | None, now_ns: int) -> None:
-        cfg: CameraConfig = self.config
-        if stream_ns is None or cfg.stamp_source == "capture":
-            stamp = now_ns
+    def _stamp(self, raw: RawFrame, arrival_ns: int) -> int:
+        """Capture stamp of ``raw`` read at ``arrival_ns`` (see the module docstring)."""
+        source = raw.device_ns if self._live else raw.stream_ns
+        if source is None or self.config.stamp_source == "capture":
+            stamp = arrival_ns
         else:
-            if self._t0_ns is None:  # first frame of this playback: map stream time onto now
-                self._t0_ns = max(now_ns, self._last_stamp + 1) - stream_ns
-            stamp = self._t0_ns + stream_ns
-        stamp = max(stamp, self._last_stamp + 1)  # strictly increasing whatever the source does
-        self._last_stamp = stamp
-        msg = Image.from_bgr(bgr, stamp_ns=stamp, frame_id=cfg.frame_id, seq=self._seq,
+            stamp = self._clock.stamp(source, max(arrival_ns, self._last_stamp + 1))
+        return max(stamp, self._last_stamp + 1)  # strictly increasing whatever the source does
+
+    def _publish(self, raw: RawFrame, arrival_ns: int) -> None:
+        cfg: CameraConfig = self.config
+        stamp = self._last_stamp = self._stamp(raw, arrival_ns)
+        msg = Image.from_bgr(raw.bgr, stamp_ns=stamp, frame_id=cfg.frame_id, seq=self._seq,
                              jpeg_quality=cfg.jpeg_quality)
         self._seq += 1
         self._status.frames += 1

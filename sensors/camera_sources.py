@@ -59,10 +59,14 @@ class RawFrame:
         stream_ns: the frame's presentation time in the source, ns, relative to the source's
             first frame (files: ``CAP_PROP_POS_MSEC``; folders: ``index / fps``); ``None`` for
             live sources, which have no usable stream clock through OpenCV.
+        device_ns: V4L2 devices: the driver's buffer timestamp (``CAP_PROP_POS_MSEC``, the
+            driver's clock, usually ``CLOCK_MONOTONIC``), ns; ``None`` when the driver gives none
+            and for every other source.
     """
 
     bgr: np.ndarray
     stream_ns: int | None
+    device_ns: int | None = None
 
 
 class FrameReader(Protocol):
@@ -217,14 +221,18 @@ class LiveReader:
             raise SensorError(f"camera {kind} {source!r}: OpenCV cannot open it")
 
     def read(self) -> RawFrame:
+        import cv2
+
         ok, img = self._cap.read()
         if not ok or img is None:
             raise StreamLost(f"camera {self.kind} {self.source!r}: read failed (stream dropped or timed out)")
         if img.ndim == 2:  # some devices deliver grey frames
-            import cv2
-
             img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-        return RawFrame(img, None)
+        device_ns = None
+        if self.kind == "device":  # V4L2: the buffer's driver timestamp; 0 when there is none
+            ms = float(self._cap.get(cv2.CAP_PROP_POS_MSEC))
+            device_ns = round(ms * 1e6) if np.isfinite(ms) and ms > 0 else None
+        return RawFrame(img, None, device_ns)
 
     def close(self) -> None:
         self._cap.release()

@@ -118,7 +118,8 @@ class FolderPlayer(Generic[M]):
         load: ``(path, stamp_ns, seq) -> message``; raises :class:`SensorError` for a bad file.
         topic: output topic.
         rate_hz: files per second of clock time; 0 plays as fast as a timer allows.
-        loop: start again from the first file after the last.
+        loop: start again from the first file after the last; without it, the tick after the
+            last file ends the node's stream (``ctx.end_stream()``).
     """
 
     def __init__(self, ctx: NodeContext, files: list[Path], load: Callable[[Path, int, int], M],
@@ -138,6 +139,7 @@ class FolderPlayer(Generic[M]):
     def _tick(self, now_ns: int) -> None:
         if self.finished:
             if not self._loop:
+                self._ctx.end_stream()  # idempotent: the node's stream is over
                 return
             self._index = 0
         path = self._files[self._index]
@@ -215,7 +217,8 @@ class DatasetSource(Processor):
     """Base of the dataset sources: publishes frame ``i = 0 .. len(sequence) - 1`` of the sequence
     opened by :meth:`open`, one per tick, as the messages :meth:`outputs` lists, each stamped with
     :meth:`stamp_ns` (data time from ``t0``, whatever the playback ``rate``). After the last frame
-    the source logs once and stays idle (:attr:`finished`). An output that fails to build is
+    the source logs once, ends the node's stream (``ctx.end_stream()``) and stays idle
+    (:attr:`finished`). An output that fails to build is
     counted (:attr:`errors`), logged and skipped; the other outputs of its frame still go out.
     """
 
@@ -260,6 +263,7 @@ class DatasetSource(Processor):
                 self.finished = True
                 self.context.log.info("%s: end of sequence after %d frames (%d errors)", self.label,
                                       self.index, self.errors)
+                self.context.end_stream()
             return
         if self._t0 is None:
             self._t0 = now_ns

@@ -144,6 +144,8 @@ class SimSource(Processor):
             self._publish_due(w.t_ns)
         if w.t_ns >= self.end_ns and self._pending:  # late detections after the end
             self._release(now_ns - self.t0_ns)
+        if self.finished:
+            self.context.end_stream()  # the simulated duration is over (idempotent)
 
     def _publish(self, topic: str, msg: Message) -> None:
         seq = self._seq.get(topic, 0)

@@ -116,3 +116,70 @@ def test_fusion_readers_agree_with_the_sequence_reader(shared_data) -> None:
     np.testing.assert_array_equal(table.xywh, gt.xywh)
     np.testing.assert_array_equal(table.ids, gt.track_id)
     assert read_seqinfo(root / "seqinfo.ini").seq_length == seq.info.seq_length == len(seq)
+
+
+def _detect_jsonl(path, n_frames: int, source: str = "clip.mp4", fps: float = 10.0) -> None:
+    """A JSONL as ``percept detect`` writes it (its own record function): a person walking right
+    and a bus, per frame of one video."""
+    import json
+    from pathlib import Path
+
+    from perception.cli import Frame, detection_record
+
+    names = ("person", "bicycle", "car", "motorcycle", "airplane", "bus")
+    with open(path, "w", encoding="utf-8") as fh:
+        for k in range(1, n_frames + 1):
+            boxes = np.array([[10 + 5 * k, 20, 40 + 5 * k, 100], [200, 50, 300, 120]], np.float32)
+            dets = Detections(xyxy=boxes, confidence=np.array([0.9, 0.8], np.float32),
+                              class_id=np.array([0, 5], np.int32))
+            frame = Frame(Path(source), k, round((k - 1) * 1e9 / fps), None)
+            fh.write(json.dumps(detection_record(frame, dets, names)) + "\n")
+
+
+def test_detect_jsonl_is_read_by_format_and_tracked(tmp_path) -> None:
+    from fusion.mot import detection_format, read_detections
+
+    path = tmp_path / "dets.jsonl"
+    _detect_jsonl(path, 6)
+    odd = tmp_path / "dets.out"  # no telling suffix: the content decides
+    odd.write_text(path.read_text())
+    mot = tmp_path / "det.dat"
+    mot.write_text("1,-1,10,20,30,60,0.9,-1,-1,-1\n")
+    assert (detection_format(path), detection_format(odd), detection_format(mot)) == ("jsonl", "jsonl", "mot")
+    found = read_detections(odd)
+    assert sorted(found.frames) == list(range(1, 7)) and found.last_frame == 6
+    assert found.frame_rate == pytest.approx(10.0)  # from the video's stamps
+    people = read_detections(path, classes={"person"})
+    assert all(len(d) == 1 and d.class_id.tolist() == [0] for d in people.frames.values())
+    run = track_mot_file(path, det_format="jsonl", classes={"person", "5"})
+    assert (run.frames, run.frame_rate, run.dropped) == (6, pytest.approx(10.0), 0)
+    assert len({int(i) for d in run.results.values() for i in d.track_id}) == 2
+
+
+def test_track2d_cli_reads_detect_jsonl(tmp_path, caplog) -> None:
+    path = tmp_path / "dets.jsonl"
+    _detect_jsonl(path, 8)
+    parser = argparse.ArgumentParser(prog="percept")
+    register(CommandRegistry(commands=parser.add_subparsers(dest="command"), bench=None))
+    out = tmp_path / "res.txt"
+    args = parser.parse_args(["track2d", "--det", str(path), "--classes", "person", "--out", str(out)])
+    with caplog.at_level(logging.INFO):
+        assert args.func(args) == 0
+    rows = np.loadtxt(out, delimiter=",", ndmin=2)
+    assert "8 frames at 10 fps" in caplog.text and set(rows[:, 1].tolist()) == {1.0}
+    assert rows[:, 0].max() == 8
+
+
+def test_bad_jsonl_names_file_and_line(tmp_path) -> None:
+    from fusion.mot import read_detections
+
+    path = tmp_path / "dets.jsonl"
+    _detect_jsonl(path, 2)
+    path.write_text(path.read_text() + '{"frame": 3, "detections": [{"xyxy": [1, 2]}]}\n')
+    with pytest.raises(TrackingError, match=r"dets\.jsonl:3: not a percept detect record"):
+        read_detections(path)
+    path.write_text('{"frame": 1, "detections": []}\n{"frame": 1, "detections": []}\n')
+    with pytest.raises(TrackingError, match=r"dets\.jsonl:2: frame 1: expected a new frame number"):
+        read_detections(path)
+    with pytest.raises(TrackingError, match="detection format: expected one of"):
+        read_detections(path, "csv")

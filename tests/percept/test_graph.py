@@ -80,3 +80,40 @@ def test_run_strict_exits_2_with_one_error_line(tmp_path: Path, capsys: pytest.C
     assert len(err) == 1 and err[0].startswith("percept: error: ")
     assert "'sink'" in err[0] and "'lidar/'" in err[0]
     assert not (tmp_path / "run").exists()  # nothing was launched
+
+
+def _relay(name: str, sub: str, pub: str) -> dict:
+    return {"name": name, "type": "relay", "subscribe": [sub], "publishes": [pub]}
+
+
+def test_edges_follow_data_links_not_stats_and_cycles_run_forward(tmp_path: Path) -> None:
+    from percept.graph import edges, resolve
+
+    monitor = {"name": "monitor", "type": "jsonl_sink", "subscribe": ["stats/"]}
+    # det subscribes to all of camera/, so trk's output feeds it back: a cycle det <-> trk
+    nodes = [SOURCE, _relay("det", "camera/", "camera/det"), _relay("trk", "camera/det", "camera/trk"),
+             {**SINK, "subscribe": ["camera/trk"]}, monitor]
+    graph = load_graph(_write(tmp_path, nodes))
+    got = edges(graph)  # node -> (upstream, downstream, wait_for)
+    assert got["source"] == ((), ("det",), ("det",))
+    assert got["det"] == (("source",), ("trk",), ("trk",))  # trk -> det runs backward: not upstream
+    assert got["trk"] == (("det",), ("det", "sink"), ("sink",))  # nor waited for
+    assert got["sink"] == (("trk",), (), ())
+    assert got["monitor"] == ((), (), ())  # stats links are no data links
+    _run, specs = resolve(graph, tmp_path / "run")
+    spec = {s.name: s for s in specs}
+    assert spec["det"].wait_connect == (spec["trk"].endpoint,)
+    assert spec["sink"].summary_path == str(tmp_path / "run" / "summary" / "sink.json")
+
+
+def test_wait_for_given_explicitly_and_checked(tmp_path: Path) -> None:
+    from percept.graph import edges
+
+    nodes = [{**SOURCE, "wait_for": ["sink"]}, _relay("relay", "camera/", "relayed/"),
+             {**SINK, "subscribe": ["relayed/"], "wait_for": []}]
+    got = edges(load_graph(_write(tmp_path, nodes)))
+    assert got["source"][2] == ("sink",) and got["relay"][2] == ("sink",) and got["sink"][2] == ()
+    with pytest.raises(GraphError, match=r"graph.nodes\[0\].wait_for: 'ghost' is not another node"):
+        load_graph(_write(tmp_path, [{**SOURCE, "wait_for": ["ghost"]}, SINK]))
+    with pytest.raises(GraphError, match=r"graph.nodes\[1\].wait_for: 'sink' is not another node"):
+        load_graph(_write(tmp_path, [SOURCE, {**SINK, "wait_for": ["sink"]}]))

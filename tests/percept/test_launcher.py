@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -156,3 +157,135 @@ def test_run_rejects_a_bad_graph_naming_the_key(short_tmp):
                          capture_output=True, text=True, timeout=30)
     assert res.returncode == 2
     assert "graph.nodes[1].config (relay)" in res.stderr and "'renam'" in res.stderr
+
+
+# -- graph edges: readiness, end of stream, the summary ------------------------------------------
+def _video(path: Path, n: int = 8, fps: float = 30.0) -> Path:
+    """A small real video file (mp4v): a bright square moving right on black, ``n`` frames."""
+    import cv2
+    import numpy as np
+
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (160, 120))
+    for k in range(n):
+        img = np.zeros((120, 160, 3), np.uint8)
+        img[40:80, 10 + 8 * k:50 + 8 * k] = 255
+        vw.write(img)
+    vw.release()
+    return path
+
+
+def _run_graph(tmp: Path, nodes: list[dict], timeout: float = 60, **top) -> subprocess.CompletedProcess:
+    path = tmp / "edges.yaml"
+    path.write_text(yaml.safe_dump({"name": "edges", "output": "log", "drain_timeout_s": 15.0,
+                                    "restart": {"enabled": False}, "nodes": nodes, **top}))
+    cmd = [sys.executable, "-m", "percept.cli", "run", str(path), "--run-dir", str(tmp / "run")]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def _camera(video: Path, topic: str = "camera/image") -> dict:
+    return {"name": "camera", "type": "camera", "publishes": [topic],
+            "config": {"source": str(video), "topic": topic}}
+
+
+def _latencies_s(lines: list[dict]) -> list[float]:
+    return [(x["received_ns"] - x["stamp_ns"]) / 1e9 for x in lines]
+
+
+def test_a_slow_starting_subscriber_still_gets_frame_0_and_the_graph_ends_by_itself(short_tmp):
+    video = _video(short_tmp / "clip.mp4")
+    sink = {"name": "sink", "type": "tests.percept.edge_nodes:SlowSink", "subscribe": ["camera/"],
+            "policy": "latest", "config": {"path": str(short_tmp / "sink.jsonl"), "delay_s": 2.0}}
+    res = _run_graph(short_tmp, [_camera(video), sink])
+    assert res.returncode == 0, res.stderr[-3000:]
+    lines = _sink_lines(short_tmp)
+    assert [x["seq"] for x in lines] == list(range(8))  # frame 0 too, although the link is 'latest'
+    lat = _latencies_s(lines)
+    assert all(0 < t < 1.0 for t in lat), lat  # capture stamps are never later than arrival
+    camera_log = (short_tmp / "run" / "camera.log").read_text()
+    assert "waiting for ['sink'] to be ready" in camera_log and "ready after" in camera_log
+    summary = json.loads((short_tmp / "run" / "summary.json").read_text())
+    nodes = summary["nodes"]
+    assert nodes["sink"]["ready_s"] >= 2.0  # its setup took 2 s; the camera waited for it
+    assert lines[0]["stamp_ns"] >= nodes["camera"]["ready_at_ns"] >= nodes["sink"]["ready_at_ns"] > 0
+    assert summary["links"] == [{"topic": "camera/image", "producer": "camera", "consumer": "sink",
+                                 "published": 8, "received": 8, "skipped": 0}]
+    assert "every node finished" in res.stderr
+
+
+def test_a_slow_detector_on_a_latest_link_skips_frames_and_every_one_is_counted(short_tmp):
+    video = _video(short_tmp / "clip.mp4")
+    det = {"name": "detector", "type": "tests.percept.edge_nodes:SlowDetector", "subscribe": ["camera/image"],
+           "policy": "latest", "publishes": ["camera/detections"], "config": {"delay_s": 0.2}}
+    trk = {"name": "tracker", "type": "tracker2d", "subscribe": ["camera/detections"],
+           "publishes": ["camera/tracks"]}
+    sink = {"name": "sink", "type": "jsonl_sink", "subscribe": ["camera/tracks"],
+            "config": {"path": str(short_tmp / "sink.jsonl")}}
+    t0 = time.monotonic()
+    res = _run_graph(short_tmp, [_camera(video), det, trk, sink])
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert time.monotonic() - t0 < 40
+    tracked = _sink_lines(short_tmp)
+    summary = json.loads((short_tmp / "run" / "summary.json").read_text())
+    links = {(x["topic"], x["consumer"]): x for x in summary["links"]}
+    image = links["camera/image", "detector"]
+    assert image["published"] == 8 and image["skipped"] >= 1  # the busy detector missed frames
+    assert image["received"] + image["skipped"] == 8
+    assert links["camera/detections", "tracker"]["skipped"] == 0
+    assert links["camera/tracks", "sink"]["received"] == len(tracked)
+    # every frame the camera published is tracked or counted as skipped
+    assert len(tracked) + image["skipped"] == 8
+    assert all(n["finished"] for n in summary["nodes"].values())
+    row = rf"summary: camera/image +camera +detector +8 +{image['received']} +{image['skipped']}\n"
+    assert re.search(row, res.stderr), res.stderr[-2000:]  # the launcher's summary table
+
+
+@pytest.mark.data
+def test_mot17_clip_through_yolox_is_tracked_frame_by_frame_and_ends(short_tmp, shared_data, shared_model):
+    clip = shared_data("video", "mot17_04_frames1-8.mp4")
+    det = {"name": "detector", "type": "detector", "subscribe": ["camera/front/image"], "policy": "latest",
+           "publishes": ["camera/front/detections"],
+           "config": {"detector": {"model": str(shared_model("yolox_nano_coco_416.onnx"))}}}
+    trk = {"name": "tracker", "type": "tracker2d", "subscribe": ["camera/front/detections"],
+           "publishes": ["camera/front/tracks"], "config": {"publish_all": True}}
+    sink = {"name": "sink", "type": "jsonl_sink", "subscribe": ["camera/front/tracks"],
+            "config": {"path": str(short_tmp / "sink.jsonl")}}
+    res = _run_graph(short_tmp, [_camera(clip, "camera/front/image"), det, trk, sink], timeout=90)
+    assert res.returncode == 0, res.stderr[-3000:]
+    summary = json.loads((short_tmp / "run" / "summary.json").read_text())
+    links = {(x["topic"], x["consumer"]): x for x in summary["links"]}
+    skipped = sum(x["skipped"] for x in summary["links"])
+    counters = summary["nodes"]["detector"]["counters"]
+    tracked = _sink_lines(short_tmp)
+    assert links["camera/front/image", "detector"]["published"] == 8
+    assert len(tracked) + skipped + counters["superseded"] + counters["bad_frames"] == 8
+    assert sum(len(x["track_id"]["shape"]) and x["track_id"]["shape"][0] for x in tracked) > 0
+    lat = _latencies_s(tracked)
+    assert all(0 < t < 1.0 for t in lat), lat
+    assert summary["nodes"]["camera"]["ready_at_ns"] >= summary["nodes"]["detector"]["ready_at_ns"] > 0
+
+
+def test_a_stopped_graph_drains_behind_its_sources_so_nothing_is_lost(short_tmp):
+    """Stopping (--duration, Ctrl-C) ends the sources first; the relay and the sink take everything."""
+    cmd = [sys.executable, "-m", "percept.cli", "run", str(_graph(short_tmp)), "--duration", "3",
+           "--run-dir", str(short_tmp / "run")]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr[-3000:]
+    summary = json.loads((short_tmp / "run" / "summary.json").read_text())
+    links = {(x["topic"], x["consumer"]): x for x in summary["links"]}
+    published = summary["nodes"]["source"]["published"]["camera/test"]
+    assert published > 20
+    assert links["camera/test", "relay"]["received"] == published
+    assert links["relayed/camera/test", "sink"]["received"] == published
+    assert all(x["skipped"] == 0 for x in summary["links"])
+    assert [x["seq"] for x in _sink_lines(short_tmp)] == list(range(published))
+
+
+def test_a_node_that_never_drains_is_stopped_after_the_drain_timeout_and_named(short_tmp):
+    video = _video(short_tmp / "clip.mp4", n=3)
+    stuck = {"name": "stuck", "type": "tests.percept.edge_nodes:SlowDetector", "subscribe": ["camera/image"],
+             "config": {"delay_s": 600.0}}  # takes the first frame and never comes back
+    t0 = time.monotonic()
+    res = _run_graph(short_tmp, [_camera(video), stuck], drain_timeout_s=1.0, stop_timeout_s=1.0)
+    assert res.returncode == 1
+    assert time.monotonic() - t0 < 30
+    assert "sources ended but ['stuck'] did not finish within 1.0 s" in res.stderr

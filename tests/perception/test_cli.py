@@ -181,3 +181,27 @@ def test_export_onnx_through_the_cli(tmp_path, monkeypatch, capsys):
         _run("export", "yolo11n.yaml", "--format", "onnx", "--int8")
     with pytest.raises(SystemExit):
         _parser().parse_args(["export", "yolo11n.yaml", "--format", "onnx", "--half", "--int8"])
+
+
+def test_detect_annotates_a_video_into_a_video(yolox, shared_data, tmp_path):
+    video = shared_data("video", "mot17_04_frames1-8.mp4")
+    out, ann = tmp_path / "dets.jsonl", tmp_path / "ann" / "annotated.mp4"
+    assert _run("detect", "--model", yolox, "--source", str(video), "--out", str(out),
+                "--annotate", str(ann)) == 0
+    recs = _lines(out)
+    src, got = cv2.VideoCapture(str(video)), cv2.VideoCapture(str(ann))
+    assert got.get(cv2.CAP_PROP_FRAME_COUNT) == len(recs) == 8
+    assert got.get(cv2.CAP_PROP_FPS) == pytest.approx(src.get(cv2.CAP_PROP_FPS))
+    for rec in recs:
+        (ok_a, a), (ok_b, b) = src.read(), got.read()
+        assert ok_a and ok_b and a.shape == b.shape
+        # the pixels under the best box's top edge changed (the box was drawn there); mp4v is lossy
+        x1, y1, x2, _ = (round(v) for v in rec["detections"][0]["xyxy"])
+        assert np.abs(b[y1 + 1, x1:x2].astype(int) - a[y1 + 1, x1:x2]).mean() > 20
+    src.release()
+    got.release()
+    # a folder target keeps writing images; an existing file that is no .mp4 is refused in one line
+    (tmp_path / "taken.jpg").write_bytes(b"x")
+    with pytest.raises(DetectorError, match=r"--annotate: .*taken\.jpg is a file"):
+        _run("detect", "--model", yolox, "--source", str(video), "--out", str(out), "--annotate",
+             str(tmp_path / "taken.jpg"))

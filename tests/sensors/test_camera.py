@@ -256,3 +256,40 @@ def test_mjpeg_stream_dies_and_reconnects_with_backoff() -> None:
     finally:
         src.stop()
         server.stop()
+
+
+def test_stamps_on_a_wall_clock_are_never_later_than_the_read(tmp_path) -> None:
+    """Regression: the camera stamped files with stream time mapped once, so a file read faster
+    than real time (or a late first read) came out stamped after it was read."""
+    _write_folder(tmp_path / "f", 6)
+    clock = WallClock()
+    for rate in ("max", "auto"):
+        frames = iter_frames(CameraConfig(source=str(tmp_path / "f"), fps=25.0, rate=rate), clock=clock)
+        got = []
+        for img in frames:
+            got.append((img.stamp_ns, clock.now_ns()))
+        stamps = np.array([s for s, _ in got])
+        assert len(got) == 6 and all(s <= read for s, read in got), rate
+        assert np.all(np.diff(stamps) > 0)
+        if rate == "max":  # 1 ms ticks, 40 ms of stream a frame: stamps are the read times
+            assert frames.source.status.stamps_lowered == 5 and stamps[-1] - stamps[0] < 40_000_000
+
+
+def test_the_end_of_a_file_ends_the_node_stream(tmp_path) -> None:
+    _write_folder(tmp_path / "f", 3)
+    looped = LocalRunner(CameraSource(CameraConfig(source=str(tmp_path / "f"), fps=10.0, loop=True)))
+    looped.advance_to(round(1e9))
+    assert not looped.ctx.ended
+    runner = LocalRunner(CameraSource(CameraConfig(source=str(tmp_path / "f"), fps=10.0)))
+    runner.advance_to(round(3.5e8))
+    assert len(_images(runner)) == 3 and not runner.ctx.ended  # the 4th tick finds the end
+    runner.advance_to(round(4.5e8))
+    assert runner.ctx.ended and runner.processor.status.state == "ended"
+
+
+def test_counters_report_frames_and_bad_frames_for_the_run_summary(tmp_path) -> None:
+    _write_folder(tmp_path / "f", 5, bad=2)
+    runner = LocalRunner(CameraSource(CameraConfig(source=str(tmp_path / "f"), fps=10.0)))
+    runner.advance_to(round(1e9))
+    got = runner.processor.counters()
+    assert (got["frames"], got["bad_frames"], got["loops"]) == (4, 1, 0)

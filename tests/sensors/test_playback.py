@@ -100,3 +100,27 @@ def test_rate_zero_plays_as_fast_as_a_timer_allows():
     assert src.finished and src.errors == 0
     first = runner.outputs[0][1].stamp_ns
     assert [m.stamp_ns - first for _t, m in runner.outputs] == [0, 500_000_000, 1_000_000_000]
+
+
+def test_dataset_and_folder_sources_end_the_node_stream_after_their_last_frame(tmp_path):
+    from sensors.lidar import LidarFileSource
+
+    src = _ListSource(_ListConfig(rate=2.0))
+    runner = LocalRunner(src, start_ns=0)
+    runner.advance_to(750_000_000)  # ticks at 0.25, 0.5, 0.75 s: the three frames
+    assert not runner.ctx.ended
+    runner.advance_to(1_000_000_000)  # the next tick finds the end
+    assert runner.ctx.ended and src.finished
+
+    folder = tmp_path / "bins"
+    folder.mkdir()
+    for i in range(2):
+        np.zeros((3, 4), np.float32).tofile(folder / f"{i:06d}.bin")
+    lidar = LocalRunner(LidarFileSource(LidarFileSourceConfig(folder=str(folder), rate_hz=10.0)))
+    lidar.advance_to(200_000_000)
+    assert len(lidar.outputs) == 2 and not lidar.ctx.ended
+    lidar.advance_to(300_000_000)
+    assert lidar.ctx.ended
+    looped = LocalRunner(LidarFileSource(LidarFileSourceConfig(folder=str(folder), rate_hz=10.0, loop=True)))
+    looped.advance_to(1_000_000_000)
+    assert len(looped.outputs) == 10 and not looped.ctx.ended

@@ -200,3 +200,16 @@ def test_sim_command_default_endpoint_writes_a_manifest(short_tmp, monkeypatch):
     assert args.func(args) == 0
     manifest = Manifest.read(short_tmp / "sim")
     assert manifest.endpoints == [f"ipc://{short_tmp / 'sim' / 'sim.sock'}"]
+
+
+def test_the_simulation_ends_the_node_stream_when_its_duration_is_over():
+    src = SimSource(SimSourceConfig(scenario="highway", seed=1, duration_s=0.3, images=False))
+    runner = LocalRunner(src)
+    runner.advance_to(200_000_000)
+    assert not runner.ctx.ended
+    t = 200_000_000
+    while not src.finished:
+        t += 50_000_000
+        runner.advance_to(t)
+    runner.advance_to(t + 100_000_000)
+    assert runner.ctx.ended
