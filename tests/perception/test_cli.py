@@ -133,7 +133,7 @@ def test_annotate_naming_an_existing_file_is_one_error(tmp_path):
     """Regression: `--annotate FILE` ended in a FileExistsError traceback (checked before the model loads)."""
     taken = tmp_path / "taken.jpg"
     taken.write_bytes(b"x")
-    with pytest.raises(DetectorError, match=r"--annotate: .*taken\.jpg is an existing file"):
+    with pytest.raises(DetectorError, match=r"--annotate: .*taken\.jpg is a file; name a folder"):
         _run("detect", "--model", str(tmp_path / "m.onnx"), "--source", str(tmp_path), "--out",
              str(tmp_path / "o.jsonl"), "--annotate", str(taken))
     assert taken.read_bytes() == b"x" and not (tmp_path / "o.jsonl").exists()
