@@ -134,7 +134,11 @@ def _add_track2d(bsub: Any) -> None:
 
 
 def register(registry: Any) -> None:
-    """Add ``bench bus``, ``bench detect`` and ``bench track2d`` to a :class:`percept.cli.CommandRegistry`."""
+    """Add ``bench bus``, ``bench detect``, ``bench track2d`` and ``bench events`` to a
+    :class:`percept.cli.CommandRegistry`."""
+    from bench import events as bench_events
+
     _add_bus(registry.bench)
     _add_detect(registry.bench)
     _add_track2d(registry.bench)
+    bench_events.register(registry)

@@ -19,20 +19,22 @@ import tempfile
 import time
 from pathlib import Path
 
+from events.engine import EventEngine
 from percept.data import data_path
 from replay.ped2 import VIDEOS, auc_table, read_labels
-from replay.pipeline import AnomalyPipeline, load_scene, read_scores, write_scores
+from replay.pipeline import AnomalyPipeline, load_anomaly_scene, read_scores, write_scores
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "scenes" / "ucsd-ped2.yaml"
 
 
 def run(config: Path, videos: tuple[str, ...], out: Path) -> dict[str, object]:
     """Score ``videos`` into ``out/<video>.txt``; the AUC table and timings as a dict."""
-    scene = load_scene(config)
+    scene = load_anomaly_scene(config)
     root = data_path("ucsd_ped2")
     labels, scores, frames, t0 = {}, {}, 0, time.perf_counter()
     for video in videos:
-        pipeline = AnomalyPipeline(scene)
+        engine = EventEngine(scene) if scene.rules else None  # as percept anomaly runs it
+        pipeline = AnomalyPipeline(scene.anomaly, event_engine=engine)
         try:
             result = pipeline.run(root / "frames" / video)
         finally:

@@ -12,16 +12,14 @@ An event as JSON (one object per line in a ``.jsonl`` file; ``percept eval event
 travels base64-encoded under ``"snapshot_jpeg_b64"``. Evidence floats that JSON cannot hold
 (NaN, +-inf) are written as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``.
 
-The lifecycle fields (``event_id``, ``phase``, ``camera``, ``snapshot``) belong to ``Event``
-version 2; while the ``Event`` of this build lacks one, it is written with its v1 reading
-(``""``, ``"start"``, ``""``, none) and ignored on decoding.
+A line without the lifecycle fields (``event_id``, ``phase``, ``camera``; an ``Event`` v1 such as
+the simulator's ground truth) decodes with their v1 reading: ``""``, ``"start"``, ``""``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import json
 import logging
 import math
@@ -36,22 +34,18 @@ import numpy as np
 from events.errors import EventsError, SinkError
 from events.sinks.base import SinkStats
 from percept.errors import MessageError
-from percept.messages import Event
+from percept.messages import Event, EventPhase
 
 log = logging.getLogger(__name__)
 
 #: Key of the base64 JPEG snapshot in the JSON form.
 SNAPSHOT_KEY = "snapshot_jpeg_b64"
-#: Event v2 lifecycle fields and how an event without them (v1) reads.
-LIFECYCLE_DEFAULTS: Mapping[str, str] = {"event_id": "", "phase": "start", "camera": ""}
-_EVENT_FIELDS = frozenset(f.name for f in dataclasses.fields(Event))
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 def event_snapshot(e: Event) -> bytes:
     """The event's JPEG snapshot bytes (``b""`` when it has none)."""
-    snap = getattr(e, "snapshot", None)
-    return b"" if snap is None else np.asarray(snap, dtype=np.uint8).tobytes()
+    return np.asarray(e.snapshot, dtype=np.uint8).tobytes()
 
 
 def _json_value(v: int | float | str | bool) -> int | float | str | bool:
@@ -65,7 +59,7 @@ def event_to_json(e: Event, *, snapshot: bool = False) -> dict[str, Any]:
     d: dict[str, Any] = {
         "stamp_ns": e.stamp_ns, "event_type": e.event_type, "track_ids": list(e.track_ids),
         "zone": e.zone, "severity": str(e.severity),
-        **{k: str(getattr(e, k, default)) for k, default in LIFECYCLE_DEFAULTS.items()},
+        "event_id": e.event_id, "phase": str(e.phase), "camera": e.camera,
         "evidence": {k: _json_value(v) for k, v in e.evidence.items()},
         "text": e.text, "frame_id": e.frame_id, "seq": e.seq,
     }
@@ -114,12 +108,10 @@ def event_from_json(d: Mapping[str, Any]) -> Event:
         "severity": _get(d, "severity", str, "info"), "track_ids": tuple(track_ids),
         "zone": _get(d, "zone", str, ""), "text": _get(d, "text", str, ""),
         "evidence": {k: _NON_FINITE.get(v, v) if isinstance(v, str) else v for k, v in evidence.items()},
+        "event_id": _get(d, "event_id", str, ""), "phase": _get(d, "phase", str, EventPhase.START.value),
+        "camera": _get(d, "camera", str, ""),
     }
-    for key, default in LIFECYCLE_DEFAULTS.items():
-        value = _get(d, key, str, default)
-        if key in _EVENT_FIELDS:
-            kwargs[key] = value
-    if SNAPSHOT_KEY in d and "snapshot" in _EVENT_FIELDS:
+    if SNAPSHOT_KEY in d:
         try:
             jpeg = base64.b64decode(_get(d, SNAPSHOT_KEY, str, ""), validate=True)
         except binascii.Error as exc:

@@ -22,6 +22,12 @@
       - {type: intrusion, zone: restricted, min_dwell_s: 0.5}
     tracks: {max_sigma: 1.0}        # optional: TrackSettings
     lifecycle: {cooldown_s: 10}     # optional: events.lifecycle.LifecycleConfig
+    anomaly: {fps: 10, ...}         # optional: the offline anomaly pipeline's settings
+
+The ``anomaly`` section belongs to a layer above this one (``replay.pipeline.AnomalySceneConfig``:
+detector, trackers, normal-motion score); a loader that uses it passes its config class as
+``load_scene(path, anomaly=...)`` and gets it validated here like every other key (its
+``camera`` defaults to the scene's), as :attr:`Scene.anomaly`; other loaders leave it alone.
 
 Every error names the file, the line and the key (``plaza.yaml:14: zones.restricted.polygon:
 polygon is self-intersecting at (10, 21.5)``). "Outside the image": in an ``image`` scene every
@@ -115,6 +121,7 @@ class _Top:
     rules: list[Any] = field(default_factory=list)
     tracks: TrackSettings = field(default_factory=TrackSettings)
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
+    anomaly: Any = None
 
 
 @dataclass(frozen=True)
@@ -128,7 +135,8 @@ class SceneRule:
 
 @dataclass(frozen=True, eq=False)
 class Scene:
-    """A validated scene (see the module docstring); ``source`` is the file it came from."""
+    """A validated scene (see the module docstring); ``source`` is the file it came from;
+    ``anomaly`` the validated ``anomaly`` section (``None`` unless its config class was given)."""
 
     name: str
     camera: str
@@ -141,6 +149,7 @@ class Scene:
     tracks: TrackSettings = field(default_factory=TrackSettings)
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     source: str = ""
+    anomaly: Any = None
 
     @property
     def max_sigma(self) -> float:
@@ -195,8 +204,9 @@ def _node_lines(node: yaml.Node, path: str, out: dict[str, int]) -> None:
             _node_lines(item, f"{path}[{i}]", out)
 
 
-def load_scene(path: str | Path) -> Scene:
-    """Read and validate a scene YAML; :class:`EventsError` names the file, line and key."""
+def load_scene(path: str | Path, anomaly: type | None = None) -> Scene:
+    """Read and validate a scene YAML; :class:`EventsError` names the file, line and key.
+    ``anomaly``: the dataclass of the ``anomaly`` section, to validate and return it too."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -209,12 +219,13 @@ def load_scene(path: str | Path) -> Scene:
     lines: dict[str, int] = {}
     if root is not None:
         _node_lines(root, "", lines)
-    return scene_from_dict(data, str(p), lines, base=p.parent)
+    return scene_from_dict(data, str(p), lines, base=p.parent, anomaly=anomaly)
 
 
 def scene_from_dict(data: Any, source: str = "<scene>", lines: Mapping[str, int] | None = None,
-                    base: Path | None = None) -> Scene:
-    """Validate a scene mapping (as parsed from YAML); ``lines`` maps key paths to lines."""
+                    base: Path | None = None, anomaly: type | None = None) -> Scene:
+    """Validate a scene mapping (as parsed from YAML); ``lines`` maps key paths to lines;
+    ``anomaly`` as in :func:`load_scene`."""
     where = _Where(source, lines or {})
     if not isinstance(data, Mapping):
         raise EventsError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
@@ -229,9 +240,24 @@ def scene_from_dict(data: Any, source: str = "<scene>", lines: Mapping[str, int]
     if image_size is not None:
         _check_in_image(zones, tlines, frame, H, image_size, where)
     rules = _rules(top.rules, zones, tlines, where)
-    return Scene(name=top.name, camera=top.camera or top.name, frame=frame, zones=zones, lines=tlines,
+    camera = top.camera or top.name
+    section = None if anomaly is None else _anomaly(anomaly, top.anomaly, camera, where)
+    return Scene(name=top.name, camera=camera, frame=frame, zones=zones, lines=tlines,
                  rules=rules, homography=H, image_size=image_size, tracks=top.tracks, lifecycle=top.lifecycle,
-                 source=source)
+                 source=source, anomaly=section)
+
+
+def _anomaly(cls: type, data: Any, camera: str, where: _Where) -> Any:
+    """The ``anomaly`` section built as ``cls`` (its ``camera`` defaulting to the scene's)."""
+    if data is not None and not isinstance(data, Mapping):
+        raise where.error("anomaly", f"expected a mapping, got {type(data).__name__}")
+    section = dict(data or {})
+    if "camera" in {f.name for f in dataclasses.fields(cls)}:
+        section.setdefault("camera", camera)
+    try:
+        return build(cls, section, "anomaly")
+    except ConfigError as exc:
+        raise where.from_config_error(exc) from None
 
 
 def _homography(top: _Top, where: _Where,

@@ -7,7 +7,9 @@
 
 The first runs camera frames -> detector -> 2D trackers -> anomaly score (:mod:`replay.pipeline`)
 and writes ``scores.txt`` (one ``frame,score`` line per frame, frames from 1, higher = more
-anomalous) and ``events.jsonl`` (one event per line, the fields ``percept eval events`` reads).
+anomalous) and ``events.jsonl`` (one event per line in the JSON form of :mod:`events.jsonl`, which
+``percept eval events`` reads): the score's ``anomaly`` events and, when the scene has ``rules``,
+those of an :class:`events.engine.EventEngine` on the same tracks (the engine of ``percept watch``).
 ``fit`` learns the scene's normal-motion model from normal footage and writes it as JSON; pass it
 back with ``--normal-model`` (or as the scene's ``anomaly.normal_model``). ``--model`` overrides
 the scene's detector model. Progress is shown with ``rich`` when it is installed.
@@ -18,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,10 +30,19 @@ from percept.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
-def _scene(args: argparse.Namespace) -> Any:
-    from replay.pipeline import AnomalySceneConfig, load_scene
+def _scene_file(args: argparse.Namespace) -> Any:
+    """The ``--config`` scene (:class:`events.scene.Scene`, ``anomaly`` section validated) or ``None``."""
+    from replay.pipeline import load_anomaly_scene
 
-    scene = load_scene(args.config) if args.config else AnomalySceneConfig()
+    return load_anomaly_scene(args.config) if args.config else None
+
+
+def _scene(args: argparse.Namespace, scene_file: Any = None) -> Any:
+    """The :class:`~replay.pipeline.AnomalySceneConfig` of the run: the scene file's (default: the
+    code defaults) with ``--model`` and ``--normal-model`` applied."""
+    from replay.pipeline import AnomalySceneConfig
+
+    scene = scene_file.anomaly if scene_file is not None else AnomalySceneConfig()
     if args.model:
         scene = dataclasses.replace(scene, detector=dataclasses.replace(scene.detector, model=args.model))
     if getattr(args, "normal_model", None):
@@ -58,6 +68,8 @@ def _progress(source: str) -> Iterator[Callable[[int], None] | None]:
 
 def cmd_anomaly(args: argparse.Namespace) -> int:
     """``percept anomaly``: scores and events of every frame of ``--source``."""
+    from events.engine import EventEngine
+    from events.jsonl import event_json_line
     from replay.pipeline import AnomalyPipeline, write_scores
 
     if getattr(args, "action", None) == "fit":
@@ -65,7 +77,9 @@ def cmd_anomaly(args: argparse.Namespace) -> int:
     for name in ("source", "scores_out"):
         if not getattr(args, name):
             raise ConfigError(f"percept anomaly: --{name.replace('_', '-')} is required")
-    pipeline = AnomalyPipeline(_scene(args))
+    scene_file = _scene_file(args)
+    engine = EventEngine(scene_file) if scene_file is not None and scene_file.rules else None
+    pipeline = AnomalyPipeline(_scene(args, scene_file), event_engine=engine)
     try:
         with _progress(args.source) as progress:
             result = pipeline.run(args.source, progress)
@@ -77,7 +91,7 @@ def cmd_anomaly(args: argparse.Namespace) -> int:
         Path(args.events_out).parent.mkdir(parents=True, exist_ok=True)
         with Path(args.events_out).open("w", encoding="utf-8") as fh:
             for e in result.events:
-                fh.write(json.dumps(e.as_json(), separators=(",", ":")) + "\n")
+                fh.write(event_json_line(e) + "\n")
     log.info("%d frames (%d unreadable), %d events -> %s%s", len(result.scores), result.unreadable,
              len(result.events), args.scores_out, f", {args.events_out}" if args.events_out else "")
     return 0
@@ -87,7 +101,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     """``percept anomaly fit``: a normal-motion model from normal footage."""
     from replay.pipeline import AnomalyPipeline
 
-    pipeline = AnomalyPipeline(dataclasses.replace(_scene(args), normal_model="online"))
+    pipeline = AnomalyPipeline(dataclasses.replace(_scene(args, _scene_file(args)), normal_model="online"))
     tracks, size = [], None
     try:
         with _progress(args.fit_source) as progress:

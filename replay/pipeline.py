@@ -14,12 +14,14 @@ groups), and :mod:`events.normal_score` scores every frame under the scene's lea
 * a path: a model file written by ``percept anomaly fit`` on normal footage.
 
 A rules engine plugs in through ``event_engine`` (any object with ``update(tracks) -> list[Event]``,
-fed every frame's ``Tracks``); without one the pipeline raises ``event_type: "anomaly"`` events
-itself where the causally smoothed frame score crosses ``events.threshold`` (:class:`ScoreEvents`).
+fed every frame's ``Tracks``: ``percept anomaly`` passes an :class:`events.engine.EventEngine` of the
+scene's rules, the one implementation ``percept watch``'s events node runs too); besides its events
+the pipeline raises ``event_type: "anomaly"`` events itself where the causally smoothed frame score
+crosses ``events.threshold`` (:class:`ScoreEvents`).
 
-The scene file (``configs/scenes/*.yaml``) holds ``camera`` (its name) and an ``anomaly`` section
-read into :class:`AnomalySceneConfig`; other top-level keys (zones, rules) belong to the rules
-engine and are left alone here.
+A scene file (``configs/scenes/*.yaml``) is read by the one scene loader,
+:func:`events.scene.load_scene` (:func:`load_anomaly_scene`): its zones, lines and rules for the
+engine, its ``anomaly`` section as :class:`AnomalySceneConfig` (``Scene.anomaly``).
 """
 
 from __future__ import annotations
@@ -29,19 +31,19 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from events.normal import NormalModelConfig, NormalMotionModel, TrackFeatures
 from events.normal_score import AnomalyScoreConfig, AnomalyScorer, CausalSmoother, FrameScore, smooth_scores
+from events.scene import Scene, load_scene
 from fusion.lifecycle import IdCounter, reported, tracks_message
 from fusion.tracker2d import Tracker2D, Tracker2DConfig
-from percept.config import build, load_yaml
 from percept.data import DataNotFound, model_path
 from percept.detections import Detections
 from percept.errors import ConfigError
-from percept.messages import Event, Severity, Tracks
+from percept.messages import Event, EventPhase, Severity, Tracks
 from perception.detector import Detector, DetectorConfig
 from sensors.camera_sources import BadFrame, EndOfStream, open_reader
 
@@ -117,15 +119,11 @@ class AnomalySceneConfig:
             raise ValueError("groups: at most one group may leave 'classes' empty (the rest)")
 
 
-def load_scene(path: str | Path) -> AnomalySceneConfig:
-    """The :class:`AnomalySceneConfig` of scene file ``path``; errors name the file and the key."""
-    data = load_yaml(path)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    section = dict(data.get("anomaly") or {})
-    if "camera" in data and "camera" not in section:
-        section["camera"] = data["camera"]
-    return build(AnomalySceneConfig, section, f"{path}: anomaly")
+def load_anomaly_scene(path: str | Path) -> Scene:
+    """Scene file ``path`` read by the one scene loader (:func:`events.scene.load_scene`), its
+    ``anomaly`` section validated as :class:`AnomalySceneConfig` (``scene.anomaly``; defaults when
+    absent); :class:`~events.errors.EventsError` names the file, line and key."""
+    return load_scene(path, anomaly=AnomalySceneConfig)
 
 
 def resolve_model(detector: DetectorConfig) -> DetectorConfig:
@@ -145,32 +143,6 @@ class EventEngine(Protocol):
     def update(self, tracks: Tracks) -> list[Event]: ...
 
 
-def new_event(**fields: Any) -> Event:
-    """An :class:`Event`; lifecycle fields (``event_id``, ``phase``, ``camera``) are passed only
-    where this tree's ``Event`` has them (version 2; until then they travel in the JSONL only)."""
-    names = {f.name for f in dataclasses.fields(Event)}
-    return Event(**{k: v for k, v in fields.items() if k in names})
-
-
-@dataclass(frozen=True)
-class RaisedEvent:
-    """An event and its lifecycle fields (kept here too while ``Event`` may lack them)."""
-
-    event: Event
-    event_id: str
-    phase: str
-    camera: str
-
-    def as_json(self) -> dict[str, Any]:
-        """The JSONL record of ``percept eval events`` (snapshot omitted)."""
-        e = self.event
-        return {"stamp_ns": int(e.stamp_ns), "event_type": e.event_type, "track_ids": list(e.track_ids),
-                "zone": e.zone, "severity": str(e.severity), "phase": getattr(e, "phase", self.phase),
-                "event_id": getattr(e, "event_id", self.event_id),
-                "camera": getattr(e, "camera", self.camera),
-                "evidence": dict(e.evidence), "text": e.text}
-
-
 class ScoreEvents:
     """``anomaly`` events from a frame-score series: start at ``threshold``, end below ``release``
     (scores smoothed causally with ``smooth_s``); ids ``<camera>-anomaly-<n>``."""
@@ -180,32 +152,32 @@ class ScoreEvents:
         self.camera = camera
         self.smoother = CausalSmoother(smooth_s)
         self.count = 0
-        self.active: RaisedEvent | None = None
+        self.active: Event | None = None
 
-    def update(self, frame: FrameScore) -> list[RaisedEvent]:
+    def update(self, frame: FrameScore) -> list[Event]:
         """The events (start or end) this frame raises."""
         value = self.smoother.update(frame.stamp_ns, frame.score)
         if self.active is None and value >= self.config.threshold:
             self.count += 1
-            self.active = self._event(frame, value, "start", f"{self.camera}-anomaly-{self.count}")
+            self.active = self._event(frame, value, EventPhase.START, f"{self.camera}-anomaly-{self.count}")
             return [self.active]
         if self.active is not None and value < self.config.release:
-            ended = self._event(frame, value, "end", self.active.event_id, self.active.event.track_ids)
+            ended = self._event(frame, value, EventPhase.END, self.active.event_id, self.active.track_ids)
             self.active = None
             return [ended]
         return []
 
-    def finish(self, frame: FrameScore) -> list[RaisedEvent]:
+    def finish(self, frame: FrameScore) -> list[Event]:
         """The ``end`` of the event still active when the source ends at ``frame`` (if any)."""
         if self.active is None:
             return []
         value = self.smoother.value if self.smoother.value is not None else frame.score
-        ended = self._event(frame, value, "end", self.active.event_id, self.active.event.track_ids)
+        ended = self._event(frame, value, EventPhase.END, self.active.event_id, self.active.track_ids)
         self.active = None
         return [ended]
 
-    def _event(self, frame: FrameScore, value: float, phase: str, event_id: str,
-               track_ids: tuple[int, ...] | None = None) -> RaisedEvent:
+    def _event(self, frame: FrameScore, value: float, phase: EventPhase, event_id: str,
+               track_ids: tuple[int, ...] | None = None) -> Event:
         top = frame.top
         evidence: dict[str, int | float | str | bool] = {"score": round(value, 4)}
         if top is not None:
@@ -217,11 +189,10 @@ class ScoreEvents:
                 evidence["speed_z"] = round(top.speed_z, 3)
         ids = track_ids if track_ids is not None else ((top.track_id,) if top is not None else ())
         what = f"{top.class_name} track {top.track_id}" if top is not None else "scene"
-        text = f"anomaly {phase}: {what}, score {value:.2f}"
-        event = new_event(stamp_ns=frame.stamp_ns, frame_id=self.camera, event_type="anomaly",
-                          severity=self.config.severity, track_ids=ids, evidence=evidence, text=text,
-                          event_id=event_id, phase=phase, camera=self.camera)
-        return RaisedEvent(event, event_id, phase, self.camera)
+        text = f"anomaly {phase.value}: {what}, score {value:.2f}"
+        return Event(stamp_ns=frame.stamp_ns, frame_id=self.camera, event_type="anomaly",
+                     severity=self.config.severity, track_ids=ids, evidence=evidence, text=text,
+                     event_id=event_id, phase=phase, camera=self.camera)
 
 
 @dataclass
@@ -231,7 +202,7 @@ class AnomalyResult:
 
     scores: np.ndarray
     raw: np.ndarray
-    events: list[RaisedEvent]
+    events: list[Event]
     frames: list[FrameScore]
     unreadable: int = 0
 
@@ -350,8 +321,7 @@ class AnomalyPipeline:
         for i, t in enumerate(tracks):
             frame = scorer.update(t)
             frames.append(frame)
-            events += [RaisedEvent(e, getattr(e, "event_id", ""), getattr(e, "phase", "start"), scene.camera)
-                       for e in (rule_events[i] if rule_events else [])]
+            events += rule_events[i] if rule_events else []
             events += raiser.update(frame)
         if frames:
             events += raiser.finish(frames[-1])

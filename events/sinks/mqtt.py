@@ -46,14 +46,15 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from events.jsonl import LIFECYCLE_DEFAULTS, event_snapshot, event_to_json
+from events.jsonl import event_snapshot, event_to_json
 from events.sinks.base import SinkStats, require_backoff, require_counts
-from percept.messages import Event
+from percept.messages import Event, EventPhase
 
 log = logging.getLogger(__name__)
 
 #: Event phase -> Frigate's ``type``.
-PHASE_TYPES = {"start": "new", "update": "update", "end": "end"}
+PHASE_TYPES: dict[EventPhase, str] = {EventPhase.START: "new", EventPhase.UPDATE: "update",
+                                      EventPhase.END: "end"}
 #: Open events remembered at most (for ``before`` and counts); the oldest is forgotten beyond.
 MAX_OPEN_EVENTS = 10_000
 _LABEL_KEYS = ("class", "class_name")
@@ -106,7 +107,7 @@ def topic_level(text: str) -> str:
 
 def event_camera(e: Event) -> str:
     """The camera an event belongs to: its ``camera``, else its ``frame_id``, else ``default``."""
-    return str(getattr(e, "camera", "")) or e.frame_id or "default"
+    return e.camera or e.frame_id or "default"
 
 
 def event_label(e: Event) -> str:
@@ -119,8 +120,7 @@ def event_label(e: Event) -> str:
 
 
 def _event_key(e: Event) -> str:
-    event_id = str(getattr(e, "event_id", ""))
-    return event_id or f"{event_camera(e)}:{e.event_type}:{e.zone}:{','.join(map(str, e.track_ids))}"
+    return e.event_id or f"{event_camera(e)}:{e.event_type}:{e.zone}:{','.join(map(str, e.track_ids))}"
 
 
 class MqttSink:
@@ -271,16 +271,11 @@ class MqttSink:
 
     def send(self, event: Event) -> None:
         """Publish ``event`` on ``<prefix>/events`` and update the retained counts."""
-        phase = str(getattr(event, "phase", LIFECYCLE_DEFAULTS["phase"]))
-        kind = PHASE_TYPES.get(phase)
+        phase = EventPhase(event.phase)  # Event validates its phase: every one has a type
+        kind = PHASE_TYPES[phase]
         after = event_to_json(event)
         with self._lock:
             self.stats.accepted += 1
-            if kind is None:
-                self.stats.failed += 1
-                log.error("%s: event %s has unknown phase %r, not published", self.name,
-                          _event_key(event), phase)
-                return
             before, changed = self._state.apply(event, phase, after)
             room = self._pending_events < self.config.queue_size
             self.stats.overflow += not room
@@ -346,14 +341,14 @@ class _CountState:
             parts.append(topic_level(e.zone))
         return "/".join([*parts, topic_level(event_label(e))])
 
-    def apply(self, e: Event, phase: str,
+    def apply(self, e: Event, phase: EventPhase,
               after: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, int]]]:
         """Record ``e``: its ``before`` and the state topics whose count changed."""
         key = _event_key(e)
         before = self._last.pop(key, after)
         old = self._open.pop(key, None)
         topic = self.topic(e)
-        if phase != "end":
+        if phase != EventPhase.END:
             self._last[key] = after
             self._open[key] = (topic, frozenset(e.track_ids) or frozenset([key]))
             if len(self._open) > MAX_OPEN_EVENTS:

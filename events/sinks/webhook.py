@@ -35,7 +35,7 @@ from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 
-from events.jsonl import LIFECYCLE_DEFAULTS, event_json_line
+from events.jsonl import event_json_line
 from events.sinks.base import SinkStats, backoff_delay, require_backoff, require_counts
 from percept.messages import Event
 
@@ -78,15 +78,12 @@ class WebhookConfig:
 def idempotency_key(e: Event) -> str:
     """``<event_id>:<phase>:<stamp_ns>``, the same for every attempt at one event message.
 
-    An event without an ``event_id`` (a v1 event) is keyed by camera (or frame), type, stamp
+    An event without an ``event_id`` (a one-shot event) is keyed by camera (or frame), type, stamp
     and sequence number instead.
     """
-    event_id = str(getattr(e, "event_id", ""))
-    phase = str(getattr(e, "phase", LIFECYCLE_DEFAULTS["phase"]))
-    if event_id:
-        return f"{event_id}:{phase}:{e.stamp_ns}"
-    camera = str(getattr(e, "camera", "")) or e.frame_id
-    return f"{camera}:{e.event_type}:{phase}:{e.stamp_ns}:{e.seq}"
+    if e.event_id:
+        return f"{e.event_id}:{e.phase}:{e.stamp_ns}"
+    return f"{e.camera or e.frame_id}:{e.event_type}:{e.phase}:{e.stamp_ns}:{e.seq}"
 
 
 class _Outcome(Enum):

@@ -19,7 +19,7 @@ from events.jsonl import (
     read_events_jsonl,
 )
 from percept.messages import Event
-from tests.events.eventfactory import HAS_V2, make_event
+from tests.events.eventfactory import make_event
 
 KEYS = {"stamp_ns", "event_type", "track_ids", "zone", "severity", "phase", "event_id", "camera",
         "evidence", "text", "frame_id", "seq"}
@@ -60,7 +60,6 @@ def test_round_trip_through_a_json_line_is_lossless_for_v1_fields():
     assert back.evidence["ok"] is True and back.evidence["speed"] == 3.25
 
 
-@pytest.mark.skipif(not HAS_V2, reason="Event v2 lifecycle fields are not in this build yet (rules branch)")
 def test_round_trip_keeps_the_lifecycle_fields_and_snapshot():
     e = make_event(2, phase="end", snapshot=b"\xff\xd8\xff\xe0abc")
     back = event_from_json(json.loads(event_json_line(e, snapshot=True)))
@@ -100,12 +99,6 @@ def test_read_events_jsonl_names_file_and_line(tmp_path):
         read_events_jsonl(tmp_path / "missing.jsonl")
 
 
-def _comparable(e: Event) -> dict:
-    """The JSON form of ``e`` without what this build's ``Event`` cannot carry yet."""
-    lifecycle = () if HAS_V2 else ("phase", "event_id", "camera")
-    return {k: v for k, v in event_to_json(e).items() if k not in lifecycle}
-
-
 def test_sink_appends_one_flushed_line_per_event(tmp_path):
     path = tmp_path / "out" / "events.jsonl"
     sink = JsonlEventSink(JsonlSinkConfig(path=str(path)))
@@ -116,7 +109,7 @@ def test_sink_appends_one_flushed_line_per_event(tmp_path):
         assert len(path.read_text(encoding="utf-8").splitlines()) == i + 1
     sink.close()
     got = read_events_jsonl(path)
-    assert [_comparable(g) for g in got] == [_comparable(e) for e in events]
+    assert [event_to_json(g) for g in got] == [event_to_json(e) for e in events]
     assert (sink.stats.accepted, sink.stats.delivered, sink.stats.failed) == (3, 3, 0)
     again = JsonlEventSink(JsonlSinkConfig(path=str(path)))  # appends, never truncates
     again.send(events[0])

@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from events.engine import EventEngine
+from events.errors import EventsError
+from events.jsonl import event_to_json, read_events_jsonl
 from percept.cli import CommandRegistry
 from percept.detections import Detections
 from percept.errors import ConfigError
@@ -21,7 +24,7 @@ from replay.pipeline import (
     AnomalyPipeline,
     AnomalySceneConfig,
     ScoreEventsConfig,
-    load_scene,
+    load_anomaly_scene,
     read_scores,
     write_scores,
 )
@@ -31,11 +34,12 @@ PED2 = ROOT / "configs" / "scenes" / "ucsd-ped2.yaml"
 NAMES = ("person", "bicycle", "car")
 IMAGE = (360, 240)
 EVENT_KEYS = {"stamp_ns", "event_type", "track_ids", "zone", "severity", "phase", "event_id", "camera",
-              "evidence", "text"}
+              "evidence", "text", "frame_id", "seq"}
 
 
 def scene() -> AnomalySceneConfig:
-    return dataclasses.replace(load_scene(PED2), events=ScoreEventsConfig(threshold=0.3, release=0.15))
+    return dataclasses.replace(load_anomaly_scene(PED2).anomaly,
+                               events=ScoreEventsConfig(threshold=0.3, release=0.15))
 
 
 def dets(rows: list[tuple[int, float, tuple[float, float, float, float]]]) -> Detections:
@@ -58,7 +62,7 @@ def walk(pipeline: AnomalyPipeline, frames: int, bike_from: int, bike_to: int) -
 
 
 def test_shipped_ped2_scene_loads_with_its_defaults() -> None:
-    s = load_scene(PED2)
+    s = load_anomaly_scene(PED2).anomaly
     assert s.camera == "ucsd-ped2" and s.fps == 10 and s.detector.model == "yolox_nano_coco_416.onnx"
     assert [g.name for g in s.groups] == ["people", "vehicles"] and s.normal_model == "scene"
     assert s.score.class_weights["bicycle"] == 1.0 and "skis" not in s.score.class_weights
@@ -73,10 +77,10 @@ def test_shipped_ped2_scene_loads_with_its_defaults() -> None:
 ])
 def test_bad_scene_files_name_the_key(tmp_path, text: str, message: str) -> None:
     path = tmp_path / "scene.yaml"
-    path.write_text(text)
-    with pytest.raises(ConfigError, match=message) as err:
-        load_scene(path)
-    assert "scene.yaml" in str(err.value)
+    path.write_text("name: s\n" + text)
+    with pytest.raises(EventsError, match=message) as err:
+        load_anomaly_scene(path)
+    assert "scene.yaml:2: anomaly" in str(err.value)
 
 
 def test_people_and_vehicles_are_tracked_apart_with_unique_ids() -> None:
@@ -98,7 +102,7 @@ def test_frames_with_a_bicycle_score_higher_and_raise_one_event() -> None:
     inside, outside = result.scores[33:50], np.r_[result.scores[:25], result.scores[60:]]
     assert inside.min() > 0.5 > 0.1 > outside.max()
     assert [e.phase for e in result.events] == ["start", "end"]
-    start, end = (e.as_json() for e in result.events)
+    start, end = (event_to_json(e) for e in result.events)
     assert set(start) == EVENT_KEYS and start["event_type"] == "anomaly" and start["camera"] == "ucsd-ped2"
     assert start["event_id"] == end["event_id"] == "ucsd-ped2-anomaly-1"
     assert 3.0e9 <= start["stamp_ns"] <= 3.5e9 and start["evidence"]["track_class"] == "bicycle"
@@ -108,7 +112,7 @@ def test_an_event_still_active_at_the_end_of_the_source_is_ended() -> None:
     p = AnomalyPipeline(scene())
     result = p.score(walk(p, 40, 20, 40), IMAGE)
     assert [e.phase for e in result.events] == ["start", "end"]
-    assert result.events[-1].event.stamp_ns == int(39 * 1e8)
+    assert result.events[-1].stamp_ns == int(39 * 1e8)
 
 
 class CrowdRule:
@@ -129,7 +133,7 @@ def test_rule_events_of_an_event_engine_come_out_with_the_score_events() -> None
     tracked = walk(p, 60, 20, 40)
     rules = [p.event_engine.update(t) for t in tracked]  # type: ignore[union-attr]
     result = p.score(tracked, IMAGE, rules)
-    kinds = [e.event.event_type for e in result.events]
+    kinds = [e.event_type for e in result.events]
     assert kinds.count("crowding") == sum(len(r) for r in rules) > 0 and "anomaly" in kinds
 
 
@@ -187,6 +191,47 @@ def test_fit_then_run_with_the_fitted_model(shared_data, shared_model, tmp_path)
     assert anomaly_cli(["anomaly", "--source", str(normal), "--model", model, "--config", str(PED2),
                         "--normal-model", str(model_file), "--scores-out", str(scores)]) == 0
     assert len(read_scores(scores)) == 30
+
+
+def test_shipped_ped2_scene_has_rules_for_the_engine() -> None:
+    s = load_anomaly_scene(PED2)
+    assert s.frame == "image" and s.image_size == (360, 240) and s.camera == s.anomaly.camera == "ucsd-ped2"
+    assert {r.type for r in s.rules} == {"intrusion", "running"}
+    assert EventEngine(s).rules  # the rules build against the scene's zones
+
+
+def test_a_scene_without_an_anomaly_section_takes_the_code_defaults(tmp_path) -> None:
+    path = tmp_path / "scene.yaml"
+    path.write_text("name: gate\ncamera: cam7\n")
+    s = load_anomaly_scene(path)
+    assert s.anomaly == dataclasses.replace(AnomalySceneConfig(), camera="cam7")
+
+
+@pytest.mark.data
+def test_percept_anomaly_writes_the_events_the_engine_raises_on_the_same_tracks(shared_data, shared_model,
+                                                                                tmp_path) -> None:
+    """Test004 (a cart crosses the path): the rule events of ``percept anomaly --events-out`` are
+    exactly those an EventEngine of the scene raises on the pipeline's tracks of that video."""
+    frames = shared_data("ucsd_ped2", "frames", "Test004")
+    model = str(shared_model("yolox_nano_coco_416.onnx"))
+    out, events = tmp_path / "scores.txt", tmp_path / "events.jsonl"
+    assert anomaly_cli(["anomaly", "--source", str(frames), "--model", model, "--config", str(PED2),
+                        "--scores-out", str(out), "--events-out", str(events)]) == 0
+    written = [event_to_json(e) for e in read_events_jsonl(events) if e.event_type != "anomaly"]
+    scene_file = load_anomaly_scene(PED2)
+    engine = EventEngine(scene_file)
+    pipeline = AnomalyPipeline(dataclasses.replace(scene_file.anomaly, detector=dataclasses.replace(
+        scene_file.anomaly.detector, model=model)))
+    expected = []
+    try:
+        for _n, stamp, image in pipeline.frames(frames):
+            assert image is not None
+            dets = pipeline.detector.detect([image])[0]
+            expected += engine.update(pipeline.track(dets, stamp, pipeline.detector.class_names))
+    finally:
+        pipeline.close()
+    assert [e["zone"] for e in written if e["event_type"] == "intrusion"][:1] == ["footpath"]
+    assert written == [event_to_json(e) for e in expected]
 
 
 @pytest.mark.data
