@@ -204,11 +204,11 @@ def run(n_tracks: int = 200, n_updates: int = 600, rate_hz: float = 50.0, bus: b
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     """The options of ``percept bench events`` / ``python -m bench.events``."""
-    ap.add_argument("--tracks", type=int, default=200)
+    ap.add_argument("--tracks", type=int, default=200, help="tracks per update (20 rules over them)")
     ap.add_argument("--updates", type=int, default=600, help="Tracks updates (10 Hz of simulated time)")
     ap.add_argument("--rate", type=float, default=50.0, help="bus: updates published per second of wall time")
     ap.add_argument("--no-bus", action="store_true", help="engine only")
-    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--json", action="store_true", help="print the rows as JSON")
 
 
 def register(registry: Any) -> None:
