@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
+
+from percept import cliutil
 
 
 def _eval_subparsers(registry: Any) -> Any:
@@ -33,11 +34,8 @@ def cmd_eval_events(args: argparse.Namespace) -> int:
     try:
         results = evaluate_files(args.gt, args.events, args.window)
     except EventsError as exc:
-        sys.stderr.write(f"percept eval events: error: {exc}\n")
-        return 2
-    text = json.dumps([r.as_dict() for r in results]) if args.json else format_table(results)
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+        return cliutil.error(f"eval events: {cliutil.error_text(exc)}")
+    cliutil.out(json.dumps([r.as_dict() for r in results]) if args.json else format_table(results))
     return 0
 
 

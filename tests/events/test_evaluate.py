@@ -90,7 +90,7 @@ def test_cli_json_and_bad_lines(tmp_path: Path, capsys) -> None:
     ev.write_text('{"stamp_ns": 1, "event_type": "x"}\n{"event_type": "x"}\n')
     assert _run_cli(["eval", "events", "--gt", str(gt), "--events", str(ev)]) == 2
     err = capsys.readouterr().err
-    assert err == f"percept eval events: error: {ev}:2: event JSON: missing required key 'stamp_ns'\n"
+    assert err == f"percept: error: eval events: {ev}:2: event JSON: missing required key 'stamp_ns'\n"
     ev.write_text("not json\n")
     assert _run_cli(["eval", "events", "--gt", str(gt), "--events", str(ev)]) == 2
     assert "events.jsonl:1: invalid JSON" in capsys.readouterr().err
