@@ -9,14 +9,34 @@ noise ``R`` (M, M):
   wrapped and turned by pi when the box was seen back to front.
 * :class:`RadarModel` -- ``range`` (m), ``azimuth`` (rad, counter-clockwise about the sensor's
   +z from its +x) and ``range_rate`` (m/s, positive receding) relative to a sensor at a known
-  pose and velocity in the fixed frame. Nonlinear; the range rate is the track's velocity
-  relative to the sensor projected on the line of sight, so it corrects the speed along it.
+  pose and velocity in the fixed frame, of the track's reflection point: its box centre
+  (``reflection="centre"``) or the point of its box nearest to the radar (``"nearest"``: the
+  ground-plane footprint's nearest point at the radar's height clamped into the box, where an
+  automotive radar's strongest return comes from). Nonlinear; the range rate is the track's
+  velocity relative to the sensor projected on the line of sight, so it corrects the speed along it.
 * :class:`BearingModel` -- a camera's ``bearing`` (rad, atan2(x, z) in the optical frame: x right,
   y down, z forward) and ``elevation`` (rad, up positive) of the box centre, from a 2D box
-  centre through the intrinsics (:func:`bearings_from_pixels`). Nonlinear.
+  centre through the camera calibration (:func:`bearings_from_rays`). Nonlinear.
+* :class:`CameraBoxModel` -- the four edges of a camera's 2D box as angles of the ideal
+  (undistorted) pinhole camera: ``bearing_left``, ``bearing_right`` (``atan(x / z)`` of the
+  leftmost and rightmost image column, positive right) and ``elevation_top``,
+  ``elevation_bottom`` (``atan(-y / z)`` of the top and bottom row, positive up), predicted as
+  the extremes of the track's 8 box corners in the optical frame (a tight 2D box of the 3D box, as
+  an amodal detector draws it). Nonlinear; unlike the centre bearing it sees the range through
+  the box's angular size and its bottom's depression below the horizon.
+
+Each model names the state rows it corrects (``updated``, None: all). A box corrects everything;
+the point sensors only what they observe well -- radar and the centre bearing the centre and the
+motion (:data:`MOTION_ROWS`), the box edges also width and height -- and leave yaw and length
+(radar: every size) as they are: their uncertainty enters the innovation, their gain rows are zero
+(a Schmidt "consider" update; the Joseph form keeps the covariance consistent). Otherwise a radar
+target or a car's rear seen from behind, which fix only ``x - length / 2``, would let length,
+yaw and centre drift together along what they cannot see.
 
 :func:`ekf_update` corrects many tracks at once; :func:`mahalanobis` gives the (T, D) squared
-normalised innovations used for gating (compare with a chi-square quantile of M degrees).
+normalised innovations used for gating (compare with a chi-square quantile of M degrees) and
+:func:`likelihood_cost` the association cost beside them; tracks a model cannot predict (a box
+reaching behind the camera) are at infinite distance.
 """
 
 from __future__ import annotations
@@ -28,8 +48,18 @@ import numpy as np
 
 from calib.transform import Transform
 from fusion.errors import TrackingError
-from fusion.geometry3d import wrap_angle
+from fusion.geometry3d import bev_corners, wrap_angle
 from fusion.motion_world import NBOX, NSTATE, MotionModel, numeric_jacobian
+from percept.boxes import box_area, box_intersection
+
+#: State rows of the centre (x, y, z) and the motion (the last three entries of either model).
+MOTION_ROWS = (0, 1, 2, 7, 8, 9)
+#: Radar reflection points: the box centre, or the box point nearest to the sensor.
+REFLECTIONS = ("centre", "nearest")
+#: Nearest depth (m, optical z) of a box corner :class:`CameraBoxModel` still predicts.
+NEAR_M = 0.3
+#: A track whose predicted 2D box is covered this much by a nearer track's is hidden from the camera.
+HIDDEN_COVER = 0.5
 
 
 def _positive(owner: str, **values: float) -> None:
@@ -92,6 +122,7 @@ class BoxModel:
     """Linear 3D box measurement (7,) of the first seven state entries."""
 
     angle_rows = (3,)
+    updated: tuple[int, ...] | None = None
 
     def __init__(self, noise: BoxNoise) -> None:
         self.R = noise.matrix()
@@ -110,6 +141,37 @@ class BoxModel:
         return y
 
 
+class PositionModel(BoxModel):
+    """The centre ``x, y, z`` of a box measurement (for the Mahalanobis gate)."""
+
+    def __init__(self) -> None:
+        super().__init__(BoxNoise())
+        self.R = self.R[:3, :3]
+        self._H = self._H[:3]
+
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return X[:, :3].copy(), np.broadcast_to(self._H, (len(X), 3, self._H.shape[1]))
+
+    @staticmethod
+    def residual(z: np.ndarray, zhat: np.ndarray) -> np.ndarray:
+        return z - zhat
+
+
+#: The box-centre model of the Mahalanobis gate of box associations.
+POSITION_MODEL = PositionModel()
+
+
+def nearest_box_points(X: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """(T, 3) points of track boxes ``X`` (T, >= 7; z-up fixed frame) nearest to ``p`` (3,) in the
+    ground plane, at ``p``'s height clamped into each box's vertical extent."""
+    c, s = np.cos(X[:, 3]), np.sin(X[:, 3])
+    dx, dy = p[0] - X[:, 0], p[1] - X[:, 1]
+    a = np.clip(c * dx + s * dy, -X[:, 4] / 2, X[:, 4] / 2)  # along the heading
+    b = np.clip(-s * dx + c * dy, -X[:, 5] / 2, X[:, 5] / 2)  # across
+    z = np.clip(p[2], X[:, 2] - X[:, 6] / 2, X[:, 2] + X[:, 6] / 2)
+    return np.stack([X[:, 0] + c * a - s * b, X[:, 1] + s * a + c * b, z], axis=1)
+
+
 class RadarModel:
     """Range, azimuth and range rate (3,) of a track seen by a radar at a pose in the fixed frame.
 
@@ -119,19 +181,30 @@ class RadarModel:
         sensor_velocity: (3,) the radar's own velocity in the fixed frame, m/s (the range rate is
             relative to it; pass zeros for ego-motion-compensated range rates).
         motion: the class's motion model (for the velocity of the state).
+        reflection: ``"centre"`` or ``"nearest"`` (see the module docstring).
     """
 
     angle_rows = (1,)
+    updated: tuple[int, ...] | None = MOTION_ROWS
 
     def __init__(self, noise: RadarNoise, T_fixed_from_sensor: Transform, sensor_velocity: np.ndarray,
-                 motion: MotionModel) -> None:
+                 motion: MotionModel, reflection: str = "centre") -> None:
+        if reflection not in REFLECTIONS:
+            raise TrackingError(f"RadarModel.reflection: expected one of {REFLECTIONS}, got {reflection!r}")
         self.R = noise.matrix()
         self.T = T_fixed_from_sensor
         self.v_sensor = np.asarray(sensor_velocity, np.float64).reshape(3)
         self.motion = motion
+        self.reflection = reflection
+
+    def points(self, X: np.ndarray) -> np.ndarray:
+        """(T, 3) reflection points of the tracks in the fixed frame."""
+        if self.reflection == "nearest":
+            return nearest_box_points(X, self.T.translation)
+        return X[:, :3]
 
     def _h(self, X: np.ndarray) -> np.ndarray:
-        rel = X[:, :3] - self.T.translation
+        rel = self.points(X) - self.T.translation
         local = rel @ self.T.rotation  # rows: R^T (p - s)
         rng = np.maximum(np.linalg.norm(rel, axis=1), 1e-6)
         vel, _ = self.motion.velocity(X)
@@ -149,12 +222,11 @@ class RadarModel:
         return y
 
 
-def bearings_from_pixels(uv: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """(N, 2) ``bearing, elevation`` (rad) of pixels (N, 2) through intrinsics ``K`` (3, 3)."""
-    uv = np.asarray(uv, np.float64).reshape(-1, 2)
-    xn = (uv[:, 0] - K[0, 2]) / K[0, 0]
-    yn = (uv[:, 1] - K[1, 2]) / K[1, 1]
-    return np.stack([np.arctan(xn), np.arctan2(-yn, np.hypot(xn, 1.0))], axis=1)
+def bearings_from_rays(rays: np.ndarray) -> np.ndarray:
+    """(N, 2) ``bearing, elevation`` (rad) of rays (N, 3) in the optical frame (x right, y down,
+    z forward; e.g. :meth:`calib.camera.CameraModel.unproject` of pixels)."""
+    r = np.asarray(rays, np.float64).reshape(-1, 3)
+    return np.stack([np.arctan2(r[:, 0], r[:, 2]), np.arctan2(-r[:, 1], np.hypot(r[:, 0], r[:, 2]))], axis=1)
 
 
 class BearingModel:
@@ -162,6 +234,7 @@ class BearingModel:
     (optical frame: x right, y down, z forward)."""
 
     angle_rows = (0, 1)
+    updated: tuple[int, ...] | None = MOTION_ROWS
 
     def __init__(self, noise: BearingNoise, T_fixed_from_camera: Transform) -> None:
         self.R = noise.matrix()
@@ -180,35 +253,123 @@ class BearingModel:
         return wrap_angle(z - zhat)
 
 
+def box_corners(X: np.ndarray) -> np.ndarray:
+    """(T, 8, 3) corners of track boxes ``X`` (T, >= 7; z-up fixed frame): the ground-plane
+    footprint (:func:`fusion.geometry3d.bev_corners`) at the bottom, then at the top."""
+    foot = bev_corners(X[:, :2], X[:, 4:6], X[:, 3])  # (T, 4, 2)
+    low, high = X[:, 2] - X[:, 6] / 2, X[:, 2] + X[:, 6] / 2
+    z = np.concatenate([np.repeat(low[:, None], 4, 1), np.repeat(high[:, None], 4, 1)], axis=1)
+    return np.concatenate([np.concatenate([foot, foot], axis=1), z[..., None]], axis=2)
+
+
+class CameraBoxModel:
+    """The edges (4,) of the 2D box of a track's 3D box seen by a camera at a pose in the fixed
+    frame: ``bearing_left, bearing_right, elevation_top, elevation_bottom`` (rad, module docstring).
+
+    Args:
+        noise: bearing noise of the left/right edges, elevation noise of the top/bottom edges.
+        T_fixed_from_camera: the camera's (optical frame) pose at the frame's stamp.
+    """
+
+    angle_rows = (0, 1, 2, 3)
+    updated: tuple[int, ...] | None = (*MOTION_ROWS, 5, 6)
+
+    def __init__(self, noise: BearingNoise, T_fixed_from_camera: Transform) -> None:
+        b, e = noise.bearing_std, noise.elevation_std
+        self.R = np.diag(np.square([b, b, e, e]))
+        self.T = T_fixed_from_camera
+
+    def _h(self, X: np.ndarray) -> np.ndarray:
+        c = (box_corners(X) - self.T.translation) @ self.T.rotation  # (T, 8, 3) optical frame
+        depth = c[..., 2]
+        front = depth.min(axis=1) > NEAR_M
+        safe = np.where(depth > NEAR_M, depth, 1.0)
+        xn, yn = c[..., 0] / safe, c[..., 1] / safe
+        out = np.stack([np.arctan(xn.min(1)), np.arctan(xn.max(1)), np.arctan(-yn.min(1)),
+                        np.arctan(-yn.max(1))], axis=1)
+        out[~front] = np.nan
+        return out
+
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``h(X)`` (T, 4) and ``H`` (T, 4, 10); NaN rows for boxes reaching behind the camera."""
+        return self._h(X), numeric_jacobian(self._h, X, self.angle_rows)
+
+    @staticmethod
+    def residual(z: np.ndarray, zhat: np.ndarray) -> np.ndarray:
+        return wrap_angle(z - zhat)
+
+    def hidden(self, X: np.ndarray) -> np.ndarray:
+        """(T,) bool: tracks the camera cannot see -- reaching behind it, or with at least
+        :data:`HIDDEN_COVER` of their predicted 2D box covered by one nearer track's box. A camera
+        box must not correct an occluded track (whose uncertain prediction would take any box)."""
+        zhat = self._h(X)
+        out = ~np.isfinite(zhat).all(axis=1)
+        if len(X) < 2:
+            return out
+        boxes = np.nan_to_num(np.stack([zhat[:, 0], -zhat[:, 2], zhat[:, 1], -zhat[:, 3]], axis=1))
+        depth = np.linalg.norm(X[:, :3] - self.T.translation, axis=1)
+        cover = box_intersection(boxes, boxes) / np.maximum(box_area(boxes), 1e-12)[:, None]
+        nearer = (depth[None, :] < depth[:, None]) & ~out[None, :]
+        return out | (np.where(nearer, cover, 0.0).max(axis=1) >= HIDDEN_COVER)
+
+
+MeasurementModel = BoxModel | RadarModel | BearingModel | CameraBoxModel
+
+
 def innovation_covariance(P: np.ndarray, H: np.ndarray, R: np.ndarray) -> np.ndarray:
     """(T, M, M) ``H P Hᵀ + R``."""
     return H @ P @ H.transpose(0, 2, 1) + R
 
 
-def mahalanobis(model: BoxModel | RadarModel | BearingModel, X: np.ndarray, P: np.ndarray,
-                z: np.ndarray, dims: slice | None = None) -> np.ndarray:
-    """(T, D) squared Mahalanobis distances of measurements ``z`` (D, M) from every track's
-    predicted measurement, over the measurement components ``dims`` (default all)."""
+def _innovations(model: MeasurementModel, X: np.ndarray, P: np.ndarray, z: np.ndarray,
+                 dims: slice | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(d2 (T, D), log det S (T,))``; ``inf`` rows for tracks the model cannot predict."""
+    d2, logdet = np.full((len(X), len(z)), np.inf), np.full(len(X), np.inf)
     if len(X) == 0 or len(z) == 0:
-        return np.zeros((len(X), len(z)))
+        return np.zeros((len(X), len(z))), np.zeros(len(X))
     zhat, H = model.predict(X)
-    S = innovation_covariance(P, H, model.R)
+    ok = np.isfinite(zhat).all(axis=1) & np.isfinite(H).all(axis=(1, 2))
+    if not ok.any():
+        return d2, logdet
+    zhat, H = zhat[ok], H[ok]
+    S = innovation_covariance(P[ok], H, model.R)
     y = model.residual(z[None, :, :], zhat[:, None, :])  # (T, D, M)
     if dims is not None:
         S, y = S[:, dims, dims], y[..., dims]
-    Sinv = np.linalg.inv(S)
-    return np.einsum("tdm,tmk,tdk->td", y, Sinv, y)
+    d2[ok] = np.einsum("tdm,tmk,tdk->td", y, np.linalg.inv(S), y)
+    logdet[ok] = np.linalg.slogdet(S)[1]
+    return d2, logdet
 
 
-def ekf_update(model: BoxModel | RadarModel | BearingModel, X: np.ndarray, P: np.ndarray,
+def mahalanobis(model: MeasurementModel, X: np.ndarray, P: np.ndarray,
+                z: np.ndarray, dims: slice | None = None) -> np.ndarray:
+    """(T, D) squared Mahalanobis distances of measurements ``z`` (D, M) from every track's
+    predicted measurement, over the measurement components ``dims`` (default all); ``inf`` for
+    tracks the model cannot predict."""
+    return _innovations(model, X, P, z, dims)[0]
+
+
+def likelihood_cost(model: MeasurementModel, X: np.ndarray, P: np.ndarray,
+                    z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(d2, cost)`` (T, D): the squared Mahalanobis distances (for the gate) and the association
+    cost ``d2 + ln det S``, twice the negative log-likelihood of the pair up to a constant: a
+    track that is uncertain pays for it, so a measurement goes to the track that predicts it best
+    rather than to the vaguest one."""
+    d2, logdet = _innovations(model, X, P, z, None)
+    return d2, d2 + logdet[:, None]
+
+
+def ekf_update(model: MeasurementModel, X: np.ndarray, P: np.ndarray,
                z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Corrected means (K, 10) and covariances (K, 10, 10) of K tracks, each with one measurement
-    row of ``z`` (K, M) (Joseph form, symmetrised; yaw wrapped)."""
+    row of ``z`` (K, M) (Joseph form, symmetrised; yaw wrapped; only the model's ``updated`` rows)."""
     if len(X) == 0:
         return X, P
     zhat, H = model.predict(X)
     S = innovation_covariance(P, H, model.R)
     K = np.linalg.solve(S, H @ P).transpose(0, 2, 1)  # P Hᵀ S⁻¹ (S, P symmetric)
+    if model.updated is not None:
+        K[:, np.setdiff1d(np.arange(NSTATE), model.updated)] = 0.0
     y = model.residual(z, zhat)
     X1 = X + np.einsum("knm,km->kn", K, y)
     X1[:, 3] = wrap_angle(X1[:, 3])

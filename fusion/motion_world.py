@@ -7,7 +7,10 @@ measurement model serves both: ``x, y, z`` geometric box centre (metres, fixed f
 The last three differ:
 
 * ``cv`` (constant velocity, linear): ``vx, vy, vz`` m/s. Process noise: white-noise acceleration
-  per axis (``accel_std`` on the ground, ``vertical_accel_std`` up), random walks on yaw and size.
+  per axis (``accel_std`` on the ground, ``vertical_accel_std`` up), random walks on yaw and size;
+  with ``lateral_accel_std`` the ground acceleration is ``accel_std`` along the track's heading
+  and ``lateral_accel_std`` across it (vehicles brake harder than they drift sideways; the noise is
+  the same for a heading turned by pi, so a box seen back to front does not matter).
 * ``ctrv`` (constant turn rate and velocity, nonlinear, EKF): ``v`` signed speed along the
   heading (m/s), ``omega`` yaw rate (rad/s), ``vz`` m/s. Process noise: longitudinal acceleration
   (``accel_std``) and yaw acceleration (``yaw_accel_std``) through the motion's noise gain.
@@ -39,6 +42,8 @@ class MotionNoise:
     Attributes:
         model: ``"cv"`` or ``"ctrv"``.
         accel_std: ground-plane (CV) or longitudinal (CTRV) acceleration noise, m/s².
+        lateral_accel_std: CV only: acceleration noise across the heading, m/s² (None: ``accel_std``
+            in every ground direction).
         vertical_accel_std: vertical acceleration noise, m/s².
         yaw_rate_std: heading random walk of CV, rad/√s.
         yaw_accel_std: yaw-rate random walk of CTRV, rad/s²·√s.
@@ -55,8 +60,12 @@ class MotionNoise:
     size_rate_std: float = 0.05
     init_velocity_std: float = 10.0
     init_yaw_rate_std: float = 0.5
+    lateral_accel_std: float | None = None
 
     def __post_init__(self) -> None:
+        lat = self.lateral_accel_std
+        if lat is not None and not (isinstance(lat, int | float) and math.isfinite(lat) and lat > 0):
+            raise TrackingError(f"MotionNoise.lateral_accel_std: expected a finite number > 0, got {lat!r}")
         if self.model not in MODELS:
             raise TrackingError(f"MotionNoise.model: expected one of {MODELS}, got {self.model!r}")
         for name in ("accel_std", "vertical_accel_std", "yaw_rate_std", "yaw_accel_std", "size_rate_std",
@@ -120,11 +129,14 @@ class MotionModel:
         Q[:, 2, 2], Q[:, 2, 9], Q[:, 9, 2], Q[:, 9, 9] = a2z * dt**4 / 4, a2z * dt**3 / 2, a2z * dt**3 / 2, \
             a2z * dt**2
         if not self.ctrv:
-            a2 = nz.accel_std ** 2
-            for ax in (0, 1):
-                Q[:, ax, ax] = a2 * dt**4 / 4
-                Q[:, ax, 7 + ax] = Q[:, 7 + ax, ax] = a2 * dt**3 / 2
-                Q[:, 7 + ax, 7 + ax] = a2 * dt**2
+            A = np.broadcast_to(np.eye(2) * nz.accel_std ** 2, (n, 2, 2))
+            if nz.lateral_accel_std is not None:  # along / across the heading
+                c, s = np.cos(X[:, 3]), np.sin(X[:, 3])
+                rot = np.stack([np.stack([c, -s], 1), np.stack([s, c], 1)], 1)  # (T, 2, 2)
+                A = rot @ np.diag([nz.accel_std ** 2, nz.lateral_accel_std ** 2]) @ rot.transpose(0, 2, 1)
+            Q[:, 0:2, 0:2] = A * dt**4 / 4
+            Q[:, 0:2, 7:9] = Q[:, 7:9, 0:2] = A * dt**3 / 2
+            Q[:, 7:9, 7:9] = A * dt**2
             Q[:, 3, 3] = nz.yaw_rate_std ** 2 * dt
             return Q
         G = np.zeros((n, NSTATE, 2))  # noise gain of (longitudinal accel, yaw accel)
