@@ -17,10 +17,12 @@ Everything runs in virtual time, without sockets, with the node configurations o
 4. the world-frame tracks scored at every ground-truth stamp (``gt/tracks/world``, 10 Hz) with
    :func:`fusion.mot_eval.evaluate_frames` (class-agnostic, ground-plane centres, matched within
    2 m): MOTA, IDF1, FP, FN, ID switches; position and velocity RMSE (ground plane) over the CLEAR
-   matches. Evaluated: ground-truth objects within ``--max-range`` metres of the ego, and the
-   tracks there. The tracks at a ground-truth stamp are the latest published at or before it,
-   moved to the stamp with their velocity. Also the ego-motion check: the speed estimate of the
-   car parked on the shoulder while the ego drives (ego faster than 5 m/s).
+   matches, and over the matches the lidar + radar + camera tracks share with the configuration
+   (the same objects at the same stamps: a sensor that sees only the easy, near objects is not
+   scored on the hard ones it misses). Evaluated: ground-truth objects within ``--max-range``
+   metres of the ego, and the tracks there. The tracks at a ground-truth stamp are the latest
+   published at or before it, moved to the stamp with their velocity. Also the ego-motion check:
+   the speed estimate of the car parked on the shoulder while the ego drives (faster than 5 m/s).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ CONFIGS: dict[str, tuple[str, ...]] = {
 MATCH_M = 2.0
 MAX_AGE_NS = 200_000_000  # tracks older than this at a ground-truth stamp are not used
 PARKED = "shoulder"  # the highway's car stopped on the shoulder
+FUSED = "lidar+radar+camera"
 
 
 @dataclass
@@ -137,41 +140,65 @@ def _frames(rec: Recording, tracks: list[Tracks], max_range: float):
     return gt, hyp, gt_v, hyp_v
 
 
-def score(rec: Recording, tracks: list[Tracks], max_range: float) -> dict:
-    """Step 4: the metrics of one configuration (see the module docstring)."""
+def score(rec: Recording, tracks: list[Tracks], max_range: float) -> tuple[dict, dict]:
+    """Step 4: the metrics of one configuration (see the module docstring) and its matches:
+    ``(stamp, ground-truth id) -> (position error (2,), velocity error (2,))``."""
     gt, hyp, gt_v, hyp_v = _frames(rec, tracks, max_range)
     keys = sorted(gt)
     frames = score_frames(gt, hyp, MatchRule(dist_threshold_m=MATCH_M), keys=keys)
     res = evaluate_frames([("highway", frames)])[0]
     ev = clear_accumulator_from(frames).mot_events
-    matches = ev[ev["Type"].isin(["MATCH", "SWITCH"])]
-    pos, vel, parked = [], [], []
-    for (n, _), row in matches.iterrows():
+    errors, parked = {}, []
+    for (n, _), row in ev[ev["Type"].isin(["MATCH", "SWITCH"])].iterrows():
         t = keys[n]
         i = int(np.flatnonzero(gt[t].ids == row["OId"])[0])
         j = int(np.flatnonzero(hyp[t].ids == row["HId"])[0])
-        pos.append(gt[t].geom[i] - hyp[t].geom[j])
-        vel.append(gt_v[t][i] - hyp_v[t][j])
+        errors[(t, int(row["OId"]))] = (gt[t].geom[i] - hyp[t].geom[j], gt_v[t][i] - hyp_v[t][j])
         if row["OId"] == rec.parked_id and np.linalg.norm(rec.ego[t].state[0, 3:5]) > 5.0:
             parked.append(float(np.linalg.norm(hyp_v[t][j])))
-
-    def rmse(d: list) -> float:
-        return float(np.sqrt(np.mean(np.sum(np.square(d), axis=1)))) if d else float("nan")
-
+    pos, vel = rmse(errors)
     return {"MOTA": res.MOTA, "IDF1": res.IDF1, "FP": res.FP, "FN": res.FN, "IDSW": res.IDSW,
-            "GT": res.GT, "pos_rmse_m": rmse(pos), "vel_rmse_mps": rmse(vel),
+            "GT": res.GT, "matches": len(errors), "pos_rmse_m": pos, "vel_rmse_mps": vel,
             "parked_speed_mps": float(np.mean(parked)) if parked else float("nan"),
             "parked_speed_max_mps": float(np.max(parked)) if parked else float("nan"),
-            "parked_frames": len(parked)}
+            "parked_frames": len(parked)}, errors
+
+
+def rmse(errors: dict, keys=None) -> tuple[float, float]:
+    """Position and velocity RMSE (m, m/s) over the matches ``keys`` (default all) of ``errors``."""
+    keys = list(errors) if keys is None else list(keys)
+    if not keys:
+        return float("nan"), float("nan")
+    pos = np.array([errors[k][0] for k in keys])
+    vel = np.array([errors[k][1] for k in keys])
+    return float(np.sqrt(np.mean(np.sum(pos**2, axis=1)))), float(np.sqrt(np.mean(np.sum(vel**2, axis=1))))
+
+
+def compare(rec: Recording, graph, max_range: float) -> dict[str, dict]:
+    """Steps 3-4 for every configuration of :data:`CONFIGS`, with the shared-match RMSEs."""
+    scored = {name: score(rec, run_fusion(graph, rec, sensors), max_range)
+              for name, sensors in CONFIGS.items()}
+    fused = scored[FUSED][1]
+    rows = {}
+    for name, (row, errors) in scored.items():
+        common = sorted(set(errors) & set(fused))
+        row["shared_matches"] = len(common)
+        row["pos_rmse_shared_m"], row["vel_rmse_shared_mps"] = rmse(errors, common)
+        row["fused_pos_rmse_shared_m"], row["fused_vel_rmse_shared_mps"] = rmse(fused, common)
+        rows[name] = row
+    return rows
 
 
 def table(rows: dict[str, dict]) -> str:
-    """Markdown table of :func:`score` rows by configuration."""
+    """Markdown table of :func:`compare` rows by configuration."""
     out = ["| sensors | MOTA % | IDF1 % | position RMSE m | velocity RMSE m/s | FP | FN | ID sw. "
-           "| parked car speed m/s (mean / max) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           f"| shared matches | position / velocity RMSE there | {FUSED} there "
+           "| parked car speed m/s (mean / max) |", "|---|" + "---:|" * 11]
     for name, r in rows.items():
         out.append(f"| {name} | {100 * r['MOTA']:.1f} | {100 * r['IDF1']:.1f} | {r['pos_rmse_m']:.2f} "
-                   f"| {r['vel_rmse_mps']:.2f} | {r['FP']} | {r['FN']} | {r['IDSW']} "
+                   f"| {r['vel_rmse_mps']:.2f} | {r['FP']} | {r['FN']} | {r['IDSW']} | {r['shared_matches']} "
+                   f"| {r['pos_rmse_shared_m']:.2f} / {r['vel_rmse_shared_mps']:.2f} "
+                   f"| {r['fused_pos_rmse_shared_m']:.2f} / {r['fused_vel_rmse_shared_mps']:.2f} "
                    f"| {r['parked_speed_mps']:.2f} / {r['parked_speed_max_mps']:.2f} |")
     return "\n".join(out)
 
@@ -189,8 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     duration = args.duration if args.duration is not None else _scenario_duration(graph)
     rec = simulate(graph, duration, args.seed)
     t_sim = time.perf_counter() - t0
-    rows = {name: score(rec, run_fusion(graph, rec, sensors), args.max_range)
-            for name, sensors in CONFIGS.items()}
+    rows = compare(rec, graph, args.max_range)
     seconds = {"simulation_and_extraction": round(t_sim, 1), "total": round(time.perf_counter() - t0, 1)}
     if args.json:
         print(json.dumps({"duration_s": duration, "seed": args.seed, "max_range_m": args.max_range,

@@ -20,17 +20,18 @@ of sight:
 
 * radar (:func:`radar_births`): the target at range ``r`` and azimuth ``a``, pushed by the half
   extent when the sensor measures the ``nearest`` box point (not at all for ``centre``).
-  Velocity: the range rate over ground (the range rate plus the radar's own velocity along the
-  line of sight; pass zero velocity for compensated rates) along the line of sight with the
-  range-rate noise; across it the class's ``init_velocity_std``. Position std: the range noise
-  along the line of sight, ``r * azimuth_std`` across.
+  Velocity: the class's initial motion uncertainty (``init_velocity_std``, and
+  ``init_lateral_velocity_std`` across the heading) corrected once by the range rate over ground
+  (the range rate plus the radar's own velocity along the line of sight; zero sensor velocity for
+  compensated rates) with the range-rate noise (:func:`initial_states`). Position std: the range
+  noise along the line of sight, ``r * azimuth_std`` across.
 * camera (:func:`camera_births`, mono initialisation): the ray through the bottom centre of the
   2D box meets the ground plane at the object's near bottom edge, ``d`` metres from the camera
   along the ground, the camera ``h`` metres above it (a ray that does not point down, or that
   meets the ground farther than :data:`MONO_MAX_RANGE_M`, starts nothing); the centre is the half
   extent farther along the ray. Position std: ``d**2 / h * elevation_std`` along the ray (how the
-  ground distance follows the depression angle), ``d * bearing_std`` across it. Velocity: zero,
-  with ``init_velocity_std``.
+  ground distance follows the depression angle), ``d * bearing_std`` across it. Velocity: the
+  class's initial motion uncertainty around zero.
 
 Both keep the size's uncertainty tied to the centre's: a longer box than assumed has its centre
 farther along the line of sight (the covariance of the centre with length and width), so a later
@@ -66,22 +67,25 @@ _MIN_HEIGHT_M, _MIN_DOWN = 0.2, 1e-3
 @dataclass(frozen=True)
 class Births:
     """New tracks of one class: boxes ``z`` (N, 7) ``x, y, z, yaw, l, w, h`` in the fixed frame,
-    their covariances ``R`` (N, 7, 7), velocities (N, 3) m/s with covariances (N, 3, 3), and the
-    ``rows`` (N,) of the measurements they come from."""
+    their covariances ``R`` (N, 7, 7), the ``rows`` (N,) of the measurements they come from and,
+    for radar, the speed over ground ``radial`` (N,) m/s along the horizontal lines of sight
+    ``los`` (N, 3), with standard deviation ``radial_std`` m/s."""
 
     z: np.ndarray
     R: np.ndarray
-    velocity: np.ndarray
-    velocity_cov: np.ndarray
     rows: np.ndarray
+    los: np.ndarray | None = None
+    radial: np.ndarray | None = None
+    radial_std: float = 0.0
 
     def __len__(self) -> int:
         return len(self.z)
 
     def select(self, keep: np.ndarray) -> Births:
         """The births where ``keep`` (N,) bool is True."""
-        return Births(self.z[keep], self.R[keep], self.velocity[keep], self.velocity_cov[keep],
-                      self.rows[keep])
+        return Births(self.z[keep], self.R[keep], self.rows[keep],
+                      None if self.los is None else self.los[keep],
+                      None if self.radial is None else self.radial[keep], self.radial_std)
 
 
 def _half_extent(u: np.ndarray, yaw: float,
@@ -137,7 +141,7 @@ def _ground(T_fixed_from_ego: Transform, ground_z: float) -> float:
 
 def radar_births(z: np.ndarray, T_fixed_from_sensor: Transform, sensor_velocity: np.ndarray,
                  T_fixed_from_ego: Transform, size: tuple[float, float, float], noise: RadarNoise,
-                 reflection: str, ground_z: float, init_velocity_std: float) -> Births:
+                 reflection: str, ground_z: float) -> Births:
     """Tracks from radar targets ``z`` (N, 3) ``range, azimuth, range rate`` (module docstring)."""
     rng, az, rate = z[:, 0], z[:, 1], z[:, 2]
     local = np.stack([rng * np.cos(az), rng * np.sin(az), np.zeros(len(z))], axis=1)
@@ -151,17 +155,12 @@ def radar_births(z: np.ndarray, T_fixed_from_sensor: Transform, sensor_velocity:
                       _ground(T_fixed_from_ego, ground_z), yaw, size)
     v_sensor = np.asarray(sensor_velocity, np.float64).reshape(3)
     speed = rate + u @ v_sensor[:2]  # over ground, along the line of sight
-    u3 = np.column_stack([u, np.zeros(len(z))])
-    perp3 = np.column_stack([-u[:, 1], u[:, 0], np.zeros(len(z))])
-    cov = (noise.range_rate_std**2 * np.einsum("ni,nj->nij", u3, u3)
-           + init_velocity_std**2 * np.einsum("ni,nj->nij", perp3, perp3))
-    cov[:, 2, 2] = init_velocity_std**2
-    return Births(boxes, R, u3 * speed[:, None], cov, np.arange(len(z)))
+    return Births(boxes, R, np.arange(len(z)), np.column_stack([u, np.zeros(len(z))]), speed,
+                  noise.range_rate_std)
 
 
 def camera_births(z: np.ndarray, T_fixed_from_camera: Transform, T_fixed_from_ego: Transform,
-                  size: tuple[float, float, float], noise: BearingNoise, ground_z: float,
-                  init_velocity_std: float) -> Births:
+                  size: tuple[float, float, float], noise: BearingNoise, ground_z: float) -> Births:
     """Tracks from camera box edges ``z`` (N, 4) (:class:`~fusion.measurements.CameraBoxModel`
     order) by mono initialisation (module docstring); rays that miss the ground start nothing."""
     xn = (np.tan(z[:, 0]) + np.tan(z[:, 1])) / 2
@@ -180,9 +179,7 @@ def camera_births(z: np.ndarray, T_fixed_from_camera: Transform, T_fixed_from_eg
     yaw = _heading(T_fixed_from_ego)
     along_std = d**2 / max(height, _MIN_HEIGHT_M) * noise.elevation_std
     boxes, R = _boxes(hit, u, _half_extent(u, yaw, size), along_std, d * noise.bearing_std, ground, yaw, size)
-    n = len(boxes)
-    vcov = np.broadcast_to(np.eye(3) * init_velocity_std**2, (n, 3, 3)).copy()
-    return Births(boxes, R, np.zeros((n, 3)), vcov, np.flatnonzero(ok))
+    return Births(boxes, R, np.flatnonzero(ok))
 
 
 def not_duplicates(births: Births, X: np.ndarray, P: np.ndarray) -> np.ndarray:
@@ -197,14 +194,18 @@ def not_duplicates(births: Births, X: np.ndarray, P: np.ndarray) -> np.ndarray:
 
 
 def initial_states(motion: MotionModel, births: Births) -> tuple[np.ndarray, np.ndarray]:
-    """Means (N, 10) and covariances (N, 10, 10) of the born tracks under ``motion`` (CV: the
-    velocity as given; CTRV: its component along the heading as the speed)."""
+    """Means (N, 10) and covariances (N, 10, 10) of the born tracks under ``motion``: the class's
+    initial motion uncertainty (:meth:`~fusion.motion_world.MotionModel.initial`), then, for
+    radar, one Kalman update of the velocity by the radial speed along the line of sight."""
     X, P = motion.initial(births.z, births.R)
-    if motion.ctrv:
-        h = np.column_stack([np.cos(X[:, 3]), np.sin(X[:, 3]), np.zeros(len(X))])
-        X[:, 7] = np.einsum("ni,ni->n", h, births.velocity)
-        P[:, 7, 7] = np.maximum(np.einsum("ni,nij,nj->n", h, births.velocity_cov, h), 1e-4)
+    if births.los is None or births.radial is None or len(X) == 0:
         return X, P
-    X[:, 7:10] = births.velocity
-    P[:, 7:10, 7:10] = births.velocity_cov
-    return X, P
+    vel, J = motion.velocity(X)
+    H = np.einsum("ni,nij->nj", births.los, J)[:, None, :]  # (N, 1, 10)
+    S = H @ P @ H.transpose(0, 2, 1) + births.radial_std**2
+    K = P @ H.transpose(0, 2, 1) / S  # (N, 10, 1)
+    y = births.radial - np.einsum("ni,ni->n", births.los, vel)
+    X = X + K[:, :, 0] * y[:, None]
+    A = np.eye(X.shape[1]) - K @ H
+    P = A @ P @ A.transpose(0, 2, 1) + (births.radial_std**2) * K @ K.transpose(0, 2, 1)
+    return X, (P + P.transpose(0, 2, 1)) / 2

@@ -45,8 +45,11 @@ class ClassConfig:
             (``1 - IoU``) or ``centre`` (centre distance, metres).
         match_thresh: largest cost of a match (1.2 accepts GIoU > -0.2).
         assignment: ``hungarian`` (optimal) or ``greedy`` (cheapest pair first).
-        gate_probability: Mahalanobis gate on the box centre (chi-square quantile of 3 degrees at
-            this probability); 0 disables it.
+        gate_probability: Mahalanobis gate of box measurements (chi-square quantile at this
+            probability); 0 disables it.
+        gate_on: what the box gate compares: ``centre`` (x, y, z; 3 degrees, default noise) or
+            ``box`` (all seven box entries with the sensor's noise: a box of the wrong size or
+            heading, e.g. two objects merged into one cluster, does not update a track).
         max_dist_m: pairs with centres farther apart never match (and are not clipped).
         min_hits: box matches that confirm a track (its birth counts).
         max_age_s: a track unmatched by boxes for longer than this (seconds) is removed.
@@ -63,6 +66,7 @@ class ClassConfig:
     match_thresh: float = 1.2
     assignment: Literal["hungarian", "greedy"] = "hungarian"
     gate_probability: float = 0.0
+    gate_on: Literal["centre", "box"] = "centre"
     max_dist_m: float = 10.0
     min_hits: int = 3
     max_age_s: float = 0.15
@@ -76,6 +80,8 @@ class ClassConfig:
             raise TrackingError(f"ClassConfig.merge_iou: expected 0 <= IoU <= 1, got {self.merge_iou!r}")
         if len(self.init_size) != 3 or not all(math.isfinite(v) and v > 0 for v in self.init_size):
             raise TrackingError(f"ClassConfig.init_size: expected 3 sizes > 0 m, got {list(self.init_size)}")
+        if self.gate_on not in ("centre", "box"):
+            raise TrackingError(f"ClassConfig.gate_on: expected centre or box, got {self.gate_on!r}")
         if self.cost not in COSTS:
             raise TrackingError(f"ClassConfig.cost: expected one of {COSTS}, got {self.cost!r}")
         if self.assignment not in ASSIGNMENTS:

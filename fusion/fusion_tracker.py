@@ -164,8 +164,7 @@ class FusionTracker:
             if scfg.starts_tracks:
                 ego = self._ego_pose(scan.stamp_ns)
                 self._birth(m, left, sensor, scan.stamp_ns, lambda z, c: radar_births(
-                    z, T, v, ego, c.init_size, scfg.radar, scfg.reflection, self.config.ground_z,
-                    c.motion.init_velocity_std))
+                    z, T, v, ego, c.init_size, scfg.radar, scfg.reflection, self.config.ground_z))
         self._prune(scan.stamp_ns)
         return self.report(scan.stamp_ns)
 
@@ -190,7 +189,7 @@ class FusionTracker:
             if scfg.starts_tracks and box:
                 ego = self._ego_pose(dets.stamp_ns)
                 self._birth(m, left, sensor, dets.stamp_ns, lambda z, c: camera_births(
-                    z, T, ego, c.init_size, scfg.camera, self.config.ground_z, c.motion.init_velocity_std))
+                    z, T, ego, c.init_size, scfg.camera, self.config.ground_z))
         self._prune(dets.stamp_ns)
         return self.report(dets.stamp_ns)
 
@@ -216,7 +215,7 @@ class FusionTracker:
         self.t_ns = msg.stamp_ns
         return convert(T)
 
-    def _box_cost(self, group: TrackSet, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _box_cost(self, group: TrackSet, z: np.ndarray, model: BoxModel) -> tuple[np.ndarray, np.ndarray]:
         """(T, D) cost and infeasible mask of a class's tracks against its box measurements."""
         c, X = group.config, group.X
         dist = centre_distance(X[:, :3], z[:, :3])
@@ -226,7 +225,9 @@ class FusionTracker:
             a, b = (X[:, :3], X[:, 4:7], X[:, 3]), (z[:, :3], z[:, 4:7], z[:, 3])
             cost = 1.0 - box_overlaps(a, b, "z", c.cost == "giou3d", c.max_dist_m)
         far = dist > c.max_dist_m
-        if c.gate_probability > 0:
+        if c.gate_probability > 0 and c.gate_on == "box":  # the whole box, with the sensor's noise
+            far |= mahalanobis(model, X, group.P, z) > chi2.ppf(c.gate_probability, z.shape[1])
+        elif c.gate_probability > 0:
             d2 = mahalanobis(POSITION_MODEL, X, group.P, z[:, :3])
             far |= d2 > chi2.ppf(c.gate_probability, 3)
         return cost, far
@@ -237,7 +238,7 @@ class FusionTracker:
         """Match a class's boxes to its tracks and update the matched; return unmatched box rows."""
         if len(group) == 0 or len(z) == 0:
             return np.arange(len(z))
-        cost, far = self._box_cost(group, z)
+        cost, far = self._box_cost(group, z, model)
         assigner = assign if group.config.assignment == "hungarian" else assign_greedy
         result = assigner(cost, group.config.match_thresh, far)
         r, d = result.matches[:, 0], result.matches[:, 1]

@@ -106,13 +106,20 @@ class RadarNoise:
 
 @dataclass(frozen=True)
 class BearingNoise:
-    """Noise of a camera bearing and elevation (rad)."""
+    """Noise of a camera bearing and elevation (rad); for box edges
+    (:class:`CameraBoxModel`) also ``size_fraction`` of the box's angular width (left, right) or
+    height (top, bottom) on top, summed in quadrature: a detector's box corners scatter more on
+    big boxes."""
 
     bearing_std: float = 0.01
     elevation_std: float = 0.02
+    size_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         _positive("BearingNoise", bearing_std=self.bearing_std, elevation_std=self.elevation_std)
+        if not (math.isfinite(self.size_fraction) and self.size_fraction >= 0):
+            raise TrackingError(f"BearingNoise.size_fraction: expected a finite number >= 0, got "
+                                f"{self.size_fraction!r}")
 
     def matrix(self) -> np.ndarray:
         return np.diag(np.square([self.bearing_std, self.elevation_std]))
@@ -277,7 +284,16 @@ class CameraBoxModel:
     def __init__(self, noise: BearingNoise, T_fixed_from_camera: Transform) -> None:
         b, e = noise.bearing_std, noise.elevation_std
         self.R = np.diag(np.square([b, b, e, e]))
+        self.size_fraction = noise.size_fraction
         self.T = T_fixed_from_camera
+
+    def noise(self, z: np.ndarray) -> np.ndarray:
+        """(D, 4, 4) covariances of the box edges ``z`` (D, 4) (see :class:`BearingNoise`)."""
+        z = np.asarray(z, np.float64).reshape(-1, 4)
+        extent = np.abs(np.stack([z[:, 1] - z[:, 0], z[:, 1] - z[:, 0], z[:, 2] - z[:, 3],
+                                  z[:, 2] - z[:, 3]], axis=1))
+        var = np.diag(self.R)[None, :] + (self.size_fraction * extent) ** 2
+        return var[:, :, None] * np.eye(4)[None]
 
     def _h(self, X: np.ndarray) -> np.ndarray:
         c = (box_corners(X) - self.T.translation) @ self.T.rotation  # (T, 8, 3) optical frame
@@ -316,6 +332,13 @@ class CameraBoxModel:
 MeasurementModel = BoxModel | RadarModel | BearingModel | CameraBoxModel
 
 
+def measurement_noise(model: MeasurementModel, z: np.ndarray) -> np.ndarray:
+    """The noise of measurements ``z`` (D, M): the model's ``noise(z)`` (D, M, M) when it has one,
+    else its fixed ``R`` (M, M)."""
+    noise = getattr(model, "noise", None)
+    return model.R if noise is None else noise(z)
+
+
 def innovation_covariance(P: np.ndarray, H: np.ndarray, R: np.ndarray) -> np.ndarray:
     """(T, M, M) ``H P Hᵀ + R``."""
     return H @ P @ H.transpose(0, 2, 1) + R
@@ -323,20 +346,22 @@ def innovation_covariance(P: np.ndarray, H: np.ndarray, R: np.ndarray) -> np.nda
 
 def _innovations(model: MeasurementModel, X: np.ndarray, P: np.ndarray, z: np.ndarray,
                  dims: slice | None) -> tuple[np.ndarray, np.ndarray]:
-    """``(d2 (T, D), log det S (T,))``; ``inf`` rows for tracks the model cannot predict."""
-    d2, logdet = np.full((len(X), len(z)), np.inf), np.full(len(X), np.inf)
+    """``(d2, log det S)``, both (T, D); ``inf`` for tracks the model cannot predict."""
+    d2, logdet = np.full((len(X), len(z)), np.inf), np.full((len(X), len(z)), np.inf)
     if len(X) == 0 or len(z) == 0:
-        return np.zeros((len(X), len(z))), np.zeros(len(X))
+        return np.zeros((len(X), len(z))), np.zeros((len(X), len(z)))
     zhat, H = model.predict(X)
     ok = np.isfinite(zhat).all(axis=1) & np.isfinite(H).all(axis=(1, 2))
     if not ok.any():
         return d2, logdet
     zhat, H = zhat[ok], H[ok]
-    S = innovation_covariance(P[ok], H, model.R)
+    R = measurement_noise(model, z)
+    HPH = (H @ P[ok] @ H.transpose(0, 2, 1))[:, None]  # (T, 1, M, M)
+    S = np.broadcast_to(HPH + (R[None] if R.ndim == 3 else R), (len(zhat), *z.shape, z.shape[1]))
     y = model.residual(z[None, :, :], zhat[:, None, :])  # (T, D, M)
     if dims is not None:
-        S, y = S[:, dims, dims], y[..., dims]
-    d2[ok] = np.einsum("tdm,tmk,tdk->td", y, np.linalg.inv(S), y)
+        S, y = S[..., dims, dims], y[..., dims]
+    d2[ok] = np.einsum("tdm,tdmk,tdk->td", y, np.linalg.inv(S), y)
     logdet[ok] = np.linalg.slogdet(S)[1]
     return d2, logdet
 
@@ -356,7 +381,7 @@ def likelihood_cost(model: MeasurementModel, X: np.ndarray, P: np.ndarray,
     track that is uncertain pays for it, so a measurement goes to the track that predicts it best
     rather than to the vaguest one."""
     d2, logdet = _innovations(model, X, P, z, None)
-    return d2, d2 + logdet[:, None]
+    return d2, d2 + logdet
 
 
 def ekf_update(model: MeasurementModel, X: np.ndarray, P: np.ndarray,
@@ -366,7 +391,8 @@ def ekf_update(model: MeasurementModel, X: np.ndarray, P: np.ndarray,
     if len(X) == 0:
         return X, P
     zhat, H = model.predict(X)
-    S = innovation_covariance(P, H, model.R)
+    R = measurement_noise(model, z)
+    S = innovation_covariance(P, H, R)
     K = np.linalg.solve(S, H @ P).transpose(0, 2, 1)  # P Hᵀ S⁻¹ (S, P symmetric)
     if model.updated is not None:
         K[:, np.setdiff1d(np.arange(NSTATE), model.updated)] = 0.0
@@ -374,5 +400,5 @@ def ekf_update(model: MeasurementModel, X: np.ndarray, P: np.ndarray,
     X1 = X + np.einsum("knm,km->kn", K, y)
     X1[:, 3] = wrap_angle(X1[:, 3])
     A = np.eye(NSTATE) - K @ H
-    P1 = A @ P @ A.transpose(0, 2, 1) + K @ model.R @ K.transpose(0, 2, 1)
+    P1 = A @ P @ A.transpose(0, 2, 1) + K @ R @ K.transpose(0, 2, 1)
     return X1, (P1 + P1.transpose(0, 2, 1)) / 2
