@@ -47,6 +47,8 @@ import numpy as np
 from scipy.stats import chi2
 
 from calib.transform import Transform
+from fusion.ego import EgoPoses
+from fusion.errors import TrackingError
 from fusion.measurements import BearingNoise, RadarNoise
 from fusion.motion_world import NBOX, MotionModel
 
@@ -130,6 +132,15 @@ def _boxes(near: np.ndarray, u: np.ndarray, push: tuple[np.ndarray, np.ndarray],
     return z, R
 
 
+def ego_pose(ego: EgoPoses, stamp_ns: int) -> Transform:
+    """``T_fixed_from_ego`` at ``stamp_ns``; identity without poses (measurements given in the
+    fixed frame: the ego at rest at its origin)."""
+    try:
+        return ego.fixed_from_ego(stamp_ns)
+    except TrackingError:
+        return Transform.identity()
+
+
 def _heading(T_fixed_from_ego: Transform) -> float:
     x = T_fixed_from_ego.rotation[:, 0]
     return math.atan2(x[1], x[0])
@@ -161,7 +172,7 @@ def radar_births(z: np.ndarray, T_fixed_from_sensor: Transform, sensor_velocity:
 
 def camera_births(z: np.ndarray, T_fixed_from_camera: Transform, T_fixed_from_ego: Transform,
                   size: tuple[float, float, float], noise: BearingNoise, ground_z: float) -> Births:
-    """Tracks from camera box edges ``z`` (N, 4) (:class:`~fusion.measurements.CameraBoxModel`
+    """Tracks from camera box edges ``z`` (N, 4) (:class:`~fusion.camera_models.CameraBoxModel`
     order) by mono initialisation (module docstring); rays that miss the ground start nothing."""
     xn = (np.tan(z[:, 0]) + np.tan(z[:, 1])) / 2
     yn = -np.tan(z[:, 3])  # bottom edge (y down in the optical frame)

@@ -123,8 +123,8 @@ class SensorConfig:
         reflection: radar sensors: the track point a target measures, ``centre`` or ``nearest``
             (the box point nearest to the radar, :class:`~fusion.measurements.RadarModel`).
         camera_model: camera sensors: ``centre`` (bearing and elevation of the 2D box centre,
-            :class:`~fusion.measurements.BearingModel`) or ``box`` (the four box edges,
-            :class:`~fusion.measurements.CameraBoxModel`).
+            :class:`~fusion.camera_models.BearingModel`) or ``box`` (the four box edges,
+            :class:`~fusion.camera_models.CameraBoxModel`).
         distortion: camera sensors: OpenCV distortion coefficients of ``intrinsics`` (pixels are
             undistorted through :class:`calib.camera.CameraModel`).
         image_size: camera sensors: ``width, height`` in pixels; with it, ``box`` measurements

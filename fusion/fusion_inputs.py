@@ -14,7 +14,7 @@ as cut by the image border.
 * :func:`camera_measurements` -- ``Detections2D`` boxes through the camera's
   :class:`~calib.camera.CameraModel` (distortion removed) to the ``centre`` model's ``bearing,
   elevation`` of the box centre or the ``box`` model's four edge angles (see
-  :mod:`fusion.measurements`); the edges are read at the midpoints of the box's sides.
+  :mod:`fusion.camera_models`); the edges are read at the midpoints of the box's sides.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import numpy as np
 
 from calib.camera import CameraModel
 from calib.transform import Transform
+from fusion.camera_models import bearings_from_rays
 from fusion.ego import transform_boxes
-from fusion.measurements import bearings_from_rays
 from percept.messages import Detections2D, Detections3D, RadarScan
 
 #: Class name of the targets of a raw ``RadarScan`` (before the sensor's ``class_map``).

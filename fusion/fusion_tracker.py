@@ -40,7 +40,8 @@ from scipy.stats import chi2
 from calib.camera import CameraModel
 from calib.transform import Transform
 from fusion.association import assign, assign_greedy
-from fusion.births import Births, camera_births, initial_states, not_duplicates, radar_births
+from fusion.births import Births, camera_births, ego_pose, initial_states, not_duplicates, radar_births
+from fusion.camera_models import BearingModel, CameraBoxModel
 from fusion.ego import EgoPoses, transform_boxes
 from fusion.errors import TrackingError
 from fusion.fusion_config import FusionTrackerConfig, SensorConfig
@@ -49,9 +50,7 @@ from fusion.geometry3d import box_overlaps, centre_distance
 from fusion.lifecycle import IdCounter
 from fusion.measurements import (
     POSITION_MODEL,
-    BearingModel,
     BoxModel,
-    CameraBoxModel,
     RadarModel,
     ekf_update,
     likelihood_cost,
@@ -146,27 +145,21 @@ class FusionTracker:
     def update_radar(self, scan: RadarScan | Detections3D, sensor: str = "radar") -> Tracks:
         """One radar scan (targets: range, azimuth, range rate) or radar ``Detections3D``:
         corrects the tracks it gates and, for a sensor that starts tracks, starts the rest."""
-        scfg = self.config.for_sensor(sensor)
+        scfg, stamp = self.config.for_sensor(sensor), scan.stamp_ns
         meas = self._measure(scan, sensor, lambda T: (T, radar_measurements(scan, scfg.class_map)))
         if meas is not None:
             T, m = meas
-            v = (
-                np.zeros(3)
-                if scfg.range_rate_compensated
-                else self.ego.velocity(scan.frame_id, scan.stamp_ns)
-            )
+            v = np.zeros(3) if scfg.range_rate_compensated else self.ego.velocity(scan.frame_id, stamp)
             self.stats.radar_scans += 1
             self.stats.invalid += m.invalid
-            def model(g: TrackSet) -> RadarModel:
-                return RadarModel(scfg.radar, T, v, g.motion, scfg.reflection)
-
-            left = self._associate_points(model, m, scfg, sensor, scan.stamp_ns)
+            left = self._associate_points(lambda g: RadarModel(scfg.radar, T, v, g.motion, scfg.reflection),
+                                          m, scfg, sensor, stamp)
             if scfg.starts_tracks:
-                ego = self._ego_pose(scan.stamp_ns)
-                self._birth(m, left, sensor, scan.stamp_ns, lambda z, c: radar_births(
+                ego = ego_pose(self.ego, stamp)
+                self._birth(m, left, sensor, stamp, lambda z, c: radar_births(
                     z, T, v, ego, c.init_size, scfg.radar, scfg.reflection, self.config.ground_z))
-        self._prune(scan.stamp_ns)
-        return self.report(scan.stamp_ns)
+        self._prune(stamp)
+        return self.report(stamp)
 
     def update_camera(self, dets: Detections2D, sensor: str = "camera") -> Tracks:
         """One camera frame of 2D boxes (``centre`` bearings or ``box`` edges, see
@@ -187,7 +180,7 @@ class FusionTracker:
             hidden = model.hidden(np.concatenate(every)) if box and every else None
             left = self._associate_points(lambda _g: model, m, scfg, sensor, dets.stamp_ns, hidden)
             if scfg.starts_tracks and box:
-                ego = self._ego_pose(dets.stamp_ns)
+                ego = ego_pose(self.ego, dets.stamp_ns)
                 self._birth(m, left, sensor, dets.stamp_ns, lambda z, c: camera_births(
                     z, T, ego, c.init_size, scfg.camera, self.config.ground_z))
         self._prune(dets.stamp_ns)
@@ -285,21 +278,12 @@ class FusionTracker:
             group = self._group(name)
             sel = rows[(meas.cls[rows] == name) & (meas.score[rows] >= group.config.init_min_score)]
             births: Births = make(meas.z[sel], group.config)
-            if self.groups:
-                X = np.concatenate([g.X for g in self.groups.values()])
-                P = np.concatenate([g.P for g in self.groups.values()])
-                births = births.select(not_duplicates(births, X, P))
+            everyone = list(self.groups.values())
+            births = births.select(not_duplicates(births, np.concatenate([g.X for g in everyone]),
+                                                  np.concatenate([g.P for g in everyone])))
             if len(births):
                 X, P = initial_states(group.motion, births)
                 self._add(group, X, P, meas.score[sel][births.rows], bit, stamp_ns)
-
-    def _ego_pose(self, stamp_ns: int) -> Transform:
-        """``T_fixed_from_ego`` at ``stamp_ns`` (identity without poses: the ego at rest at the
-        fixed frame's origin, for measurements given in the fixed frame)."""
-        try:
-            return self.ego.fixed_from_ego(stamp_ns)
-        except TrackingError:
-            return Transform.identity()
 
     def _prune(self, stamp_ns: int) -> None:
         for group in self.groups.values():

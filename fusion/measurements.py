@@ -14,20 +14,13 @@ noise ``R`` (M, M):
   ground-plane footprint's nearest point at the radar's height clamped into the box, where an
   automotive radar's strongest return comes from). Nonlinear; the range rate is the track's
   velocity relative to the sensor projected on the line of sight, so it corrects the speed along it.
-* :class:`BearingModel` -- a camera's ``bearing`` (rad, atan2(x, z) in the optical frame: x right,
-  y down, z forward) and ``elevation`` (rad, up positive) of the box centre, from a 2D box
-  centre through the camera calibration (:func:`bearings_from_rays`). Nonlinear.
-* :class:`CameraBoxModel` -- the four edges of a camera's 2D box as angles of the ideal
-  (undistorted) pinhole camera: ``bearing_left``, ``bearing_right`` (``atan(x / z)`` of the
-  leftmost and rightmost image column, positive right) and ``elevation_top``,
-  ``elevation_bottom`` (``atan(-y / z)`` of the top and bottom row, positive up), predicted as
-  the extremes of the track's 8 box corners in the optical frame (a tight 2D box of the 3D box, as
-  an amodal detector draws it). Nonlinear; unlike the centre bearing it sees the range through
-  the box's angular size and its bottom's depression below the horizon.
+* the camera models of :mod:`fusion.camera_models`: the bearing and elevation of the 2D box
+  centre (:class:`~fusion.camera_models.BearingModel`) and the four box edges
+  (:class:`~fusion.camera_models.CameraBoxModel`).
 
 Each model names the state rows it corrects (``updated``, None: all). A box corrects everything;
-the point sensors only what they observe well -- radar and the centre bearing the centre and the
-motion (:data:`MOTION_ROWS`), the box edges also width and height -- and leave yaw and length
+the point sensors only what they observe well -- radar and the camera centre the centre and the
+motion (:data:`MOTION_ROWS`), the camera box edges also width and height -- and leave yaw and length
 (radar: every size) as they are: their uncertainty enters the innovation, their gain rows are zero
 (a Schmidt "consider" update; the Joseph form keeps the covariance consistent). Otherwise a radar
 target or a car's rear seen from behind, which fix only ``x - length / 2``, would let length,
@@ -43,23 +36,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from calib.transform import Transform
 from fusion.errors import TrackingError
-from fusion.geometry3d import bev_corners, wrap_angle
+from fusion.geometry3d import wrap_angle
 from fusion.motion_world import NBOX, NSTATE, MotionModel, numeric_jacobian
-from percept.boxes import box_area, box_intersection
 
 #: State rows of the centre (x, y, z) and the motion (the last three entries of either model).
 MOTION_ROWS = (0, 1, 2, 7, 8, 9)
 #: Radar reflection points: the box centre, or the box point nearest to the sensor.
 REFLECTIONS = ("centre", "nearest")
-#: Nearest depth (m, optical z) of a box corner :class:`CameraBoxModel` still predicts.
-NEAR_M = 0.3
-#: A track whose predicted 2D box is covered this much by a nearer track's is hidden from the camera.
-HIDDEN_COVER = 0.5
 
 
 def _positive(owner: str, **values: float) -> None:
@@ -229,107 +218,17 @@ class RadarModel:
         return y
 
 
-def bearings_from_rays(rays: np.ndarray) -> np.ndarray:
-    """(N, 2) ``bearing, elevation`` (rad) of rays (N, 3) in the optical frame (x right, y down,
-    z forward; e.g. :meth:`calib.camera.CameraModel.unproject` of pixels)."""
-    r = np.asarray(rays, np.float64).reshape(-1, 3)
-    return np.stack([np.arctan2(r[:, 0], r[:, 2]), np.arctan2(-r[:, 1], np.hypot(r[:, 0], r[:, 2]))], axis=1)
+class MeasurementModel(Protocol):
+    """What :func:`ekf_update` and the gates need of a measurement model: the noise ``R`` (M, M),
+    the state rows it corrects (``updated``), ``predict`` and the wrapping ``residual``; a model
+    whose noise depends on the measurement also has ``noise(z) -> (D, M, M)``."""
 
+    R: np.ndarray
+    updated: tuple[int, ...] | None
 
-class BearingModel:
-    """Bearing and elevation (2,) of a track's centre seen by a camera at a pose in the fixed frame
-    (optical frame: x right, y down, z forward)."""
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
-    angle_rows = (0, 1)
-    updated: tuple[int, ...] | None = MOTION_ROWS
-
-    def __init__(self, noise: BearingNoise, T_fixed_from_camera: Transform) -> None:
-        self.R = noise.matrix()
-        self.T = T_fixed_from_camera
-
-    def _h(self, X: np.ndarray) -> np.ndarray:
-        c = (X[:, :3] - self.T.translation) @ self.T.rotation
-        return np.stack([np.arctan2(c[:, 0], c[:, 2]), np.arctan2(-c[:, 1], np.hypot(c[:, 0], c[:, 2]))],
-                        axis=1)
-
-    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self._h(X), numeric_jacobian(self._h, X, self.angle_rows)
-
-    @staticmethod
-    def residual(z: np.ndarray, zhat: np.ndarray) -> np.ndarray:
-        return wrap_angle(z - zhat)
-
-
-def box_corners(X: np.ndarray) -> np.ndarray:
-    """(T, 8, 3) corners of track boxes ``X`` (T, >= 7; z-up fixed frame): the ground-plane
-    footprint (:func:`fusion.geometry3d.bev_corners`) at the bottom, then at the top."""
-    foot = bev_corners(X[:, :2], X[:, 4:6], X[:, 3])  # (T, 4, 2)
-    low, high = X[:, 2] - X[:, 6] / 2, X[:, 2] + X[:, 6] / 2
-    z = np.concatenate([np.repeat(low[:, None], 4, 1), np.repeat(high[:, None], 4, 1)], axis=1)
-    return np.concatenate([np.concatenate([foot, foot], axis=1), z[..., None]], axis=2)
-
-
-class CameraBoxModel:
-    """The edges (4,) of the 2D box of a track's 3D box seen by a camera at a pose in the fixed
-    frame: ``bearing_left, bearing_right, elevation_top, elevation_bottom`` (rad, module docstring).
-
-    Args:
-        noise: bearing noise of the left/right edges, elevation noise of the top/bottom edges.
-        T_fixed_from_camera: the camera's (optical frame) pose at the frame's stamp.
-    """
-
-    angle_rows = (0, 1, 2, 3)
-    updated: tuple[int, ...] | None = (*MOTION_ROWS, 5, 6)
-
-    def __init__(self, noise: BearingNoise, T_fixed_from_camera: Transform) -> None:
-        b, e = noise.bearing_std, noise.elevation_std
-        self.R = np.diag(np.square([b, b, e, e]))
-        self.size_fraction = noise.size_fraction
-        self.T = T_fixed_from_camera
-
-    def noise(self, z: np.ndarray) -> np.ndarray:
-        """(D, 4, 4) covariances of the box edges ``z`` (D, 4) (see :class:`BearingNoise`)."""
-        z = np.asarray(z, np.float64).reshape(-1, 4)
-        extent = np.abs(np.stack([z[:, 1] - z[:, 0], z[:, 1] - z[:, 0], z[:, 2] - z[:, 3],
-                                  z[:, 2] - z[:, 3]], axis=1))
-        var = np.diag(self.R)[None, :] + (self.size_fraction * extent) ** 2
-        return var[:, :, None] * np.eye(4)[None]
-
-    def _h(self, X: np.ndarray) -> np.ndarray:
-        c = (box_corners(X) - self.T.translation) @ self.T.rotation  # (T, 8, 3) optical frame
-        depth = c[..., 2]
-        front = depth.min(axis=1) > NEAR_M
-        safe = np.where(depth > NEAR_M, depth, 1.0)
-        xn, yn = c[..., 0] / safe, c[..., 1] / safe
-        out = np.stack([np.arctan(xn.min(1)), np.arctan(xn.max(1)), np.arctan(-yn.min(1)),
-                        np.arctan(-yn.max(1))], axis=1)
-        out[~front] = np.nan
-        return out
-
-    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``h(X)`` (T, 4) and ``H`` (T, 4, 10); NaN rows for boxes reaching behind the camera."""
-        return self._h(X), numeric_jacobian(self._h, X, self.angle_rows)
-
-    @staticmethod
-    def residual(z: np.ndarray, zhat: np.ndarray) -> np.ndarray:
-        return wrap_angle(z - zhat)
-
-    def hidden(self, X: np.ndarray) -> np.ndarray:
-        """(T,) bool: tracks the camera cannot see -- reaching behind it, or with at least
-        :data:`HIDDEN_COVER` of their predicted 2D box covered by one nearer track's box. A camera
-        box must not correct an occluded track (whose uncertain prediction would take any box)."""
-        zhat = self._h(X)
-        out = ~np.isfinite(zhat).all(axis=1)
-        if len(X) < 2:
-            return out
-        boxes = np.nan_to_num(np.stack([zhat[:, 0], -zhat[:, 2], zhat[:, 1], -zhat[:, 3]], axis=1))
-        depth = np.linalg.norm(X[:, :3] - self.T.translation, axis=1)
-        cover = box_intersection(boxes, boxes) / np.maximum(box_area(boxes), 1e-12)[:, None]
-        nearer = (depth[None, :] < depth[:, None]) & ~out[None, :]
-        return out | (np.where(nearer, cover, 0.0).max(axis=1) >= HIDDEN_COVER)
-
-
-MeasurementModel = BoxModel | RadarModel | BearingModel | CameraBoxModel
+    def residual(self, z: np.ndarray, zhat: np.ndarray) -> np.ndarray: ...
 
 
 def measurement_noise(model: MeasurementModel, z: np.ndarray) -> np.ndarray:
