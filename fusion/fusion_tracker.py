@@ -12,11 +12,15 @@ parked car stays put while the ego drives by. Tracks of each class live in a
 2. measurement: transform the message into the fixed frame (a frame the tree cannot reach or a
    stamp without ego pose: counted, ``stats.unreachable``, skipped);
 3. cost -> gate -> assign, per class for boxes (3D GIoU/IoU or centre distance, optional
-   Mahalanobis gate, Hungarian or greedy), over all tracks for radar targets and camera bearings
+   Mahalanobis gate, Hungarian or greedy), over all tracks for radar targets and camera boxes
    (Mahalanobis, chi-square gate, Hungarian);
 4. EKF update of the matched tracks with the sensor's measurement model (:mod:`fusion.measurements`);
-5. initiator: unmatched boxes of initiating sensors start tracks (ids from the tracker's counter);
-6. deleter: tracks unmatched by boxes for longer than ``max_age_s`` go.
+   every match of any sensor counts a hit (confirmation) and refreshes the track;
+5. initiator: unmatched boxes of initiating sensors start tracks, and radar targets and camera
+   boxes that no track gates do for sensors that ``starts_tracks`` (:mod:`fusion.births`); ids
+   from the tracker's counter;
+6. deleter: tracks unmatched by every sensor for longer than ``max_age_s`` go, and duplicates
+   (boxes overlapping by ``merge_iou``) are merged into the better-supported track.
 
 Output (:meth:`FusionTracker.report`): ``Tracks`` of the reportable tracks with ``state_fields``
 :data:`~fusion.tracker3d.STATE_FIELDS` (centre, size, yaw, velocity; metres, radians, m/s),
@@ -33,15 +37,25 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.stats import chi2
 
+from calib.camera import CameraModel
 from calib.transform import Transform
 from fusion.association import assign, assign_greedy
+from fusion.births import Births, camera_births, ego_pose, initial_states, not_duplicates, radar_births
+from fusion.camera_models import BearingModel, CameraBoxModel
 from fusion.ego import EgoPoses, transform_boxes
 from fusion.errors import TrackingError
 from fusion.fusion_config import FusionTrackerConfig, SensorConfig
-from fusion.fusion_inputs import box_measurements, camera_measurements, radar_measurements
+from fusion.fusion_inputs import Measured, box_measurements, camera_measurements, radar_measurements
 from fusion.geometry3d import box_overlaps, centre_distance
 from fusion.lifecycle import IdCounter
-from fusion.measurements import BearingModel, BoxModel, BoxNoise, RadarModel, ekf_update, mahalanobis
+from fusion.measurements import (
+    POSITION_MODEL,
+    BoxModel,
+    RadarModel,
+    ekf_update,
+    likelihood_cost,
+    mahalanobis,
+)
 from fusion.tracker3d import STATE_FIELDS
 from fusion.trackset import TrackSet
 from percept.messages import Detections2D, Detections3D, RadarScan, Tracks, TrackStatus
@@ -55,7 +69,8 @@ _BOX_ORDER = (0, 1, 2, 4, 5, 6, 3)
 @dataclass
 class FusionStats:
     """Counters: messages processed per kind, skipped (out of order, unreachable frame / pose),
-    invalid boxes or targets dropped, tracks born and removed."""
+    invalid boxes or targets dropped, camera boxes cut by the image border dropped, tracks born
+    and removed."""
 
     frames: int = 0
     radar_scans: int = 0
@@ -63,6 +78,7 @@ class FusionStats:
     out_of_order: int = 0
     unreachable: int = 0
     invalid: int = 0
+    truncated: int = 0
     born: int = 0
     removed: int = 0
 
@@ -93,6 +109,7 @@ class FusionTracker:
         self.sensor_names: list[str] = list(cfg.sensors)
         self.groups: dict[str, TrackSet] = {}
         self.t_ns: int | None = None
+        self._cameras: dict[str, CameraModel] = {}
 
     # -- the steps ---------------------------------------------------------------------------
     def update(self, msg: Detections3D | RadarScan | Detections2D, sensor: str) -> Tracks:
@@ -109,50 +126,64 @@ class FusionTracker:
     def update_boxes(self, dets: Detections3D, sensor: str = "lidar") -> Tracks:
         """One frame of 3D boxes: associate per class, update, start and remove tracks."""
         scfg = self.config.for_sensor(sensor)
-        meas = self._measure(dets, sensor, lambda T: box_measurements(dets, T, scfg.vertical))
+        meas = self._measure(dets, sensor, lambda T: box_measurements(dets, T, scfg.vertical, scfg.class_map))
         if meas is None:
             return self.report(dets.stamp_ns)
-        z, score, cls, invalid = meas
+        z, score, cls = meas.z, meas.score, meas.cls
         self.stats.frames += 1
-        self.stats.invalid += invalid
+        self.stats.invalid += meas.invalid
         model, bit = BoxModel(scfg.box), self._sensor_bit(sensor)
         for name in np.unique(cls).tolist():
             rows = np.flatnonzero(cls == name)
             group = self._group(name)
             left = self._associate_boxes(group, z[rows], score[rows], model, bit, dets.stamp_ns)
-            if scfg.initiates:
+            if scfg.starts_tracks:
                 self._initiate(group, z[rows][left], score[rows][left], model, bit, dets.stamp_ns)
-        for group in self.groups.values():
-            self.stats.removed += group.prune(dets.stamp_ns)
+        self._prune(dets.stamp_ns)
         return self.report(dets.stamp_ns)
 
     def update_radar(self, scan: RadarScan | Detections3D, sensor: str = "radar") -> Tracks:
-        """One radar scan (targets: range, azimuth, range rate): corrects existing tracks only."""
-        scfg = self.config.for_sensor(sensor)
-        meas = self._measure(scan, sensor, lambda T: (T, radar_measurements(scan)))
+        """One radar scan (targets: range, azimuth, range rate) or radar ``Detections3D``:
+        corrects the tracks it gates and, for a sensor that starts tracks, starts the rest."""
+        scfg, stamp = self.config.for_sensor(sensor), scan.stamp_ns
+        meas = self._measure(scan, sensor, lambda T: (T, radar_measurements(scan, scfg.class_map)))
         if meas is not None:
-            T, (z, invalid) = meas
-            v = (
-                np.zeros(3)
-                if scfg.range_rate_compensated
-                else self.ego.velocity(scan.frame_id, scan.stamp_ns)
-            )
+            T, m = meas
+            v = np.zeros(3) if scfg.range_rate_compensated else self.ego.velocity(scan.frame_id, stamp)
             self.stats.radar_scans += 1
-            self.stats.invalid += invalid
-            self._associate_points(
-                lambda g: RadarModel(scfg.radar, T, v, g.motion), z, scfg, sensor, scan.stamp_ns
-            )
-        return self.report(scan.stamp_ns)
+            self.stats.invalid += m.invalid
+            left = self._associate_points(lambda g: RadarModel(scfg.radar, T, v, g.motion, scfg.reflection),
+                                          m, scfg, sensor, stamp)
+            if scfg.starts_tracks:
+                ego = ego_pose(self.ego, stamp)
+                self._birth(m, left, sensor, stamp, lambda z, c: radar_births(
+                    z, T, v, ego, c.init_size, scfg.radar, scfg.reflection, self.config.ground_z))
+        self._prune(stamp)
+        return self.report(stamp)
 
     def update_camera(self, dets: Detections2D, sensor: str = "camera") -> Tracks:
-        """One camera frame of 2D boxes: their centres' bearings correct existing tracks."""
+        """One camera frame of 2D boxes (``centre`` bearings or ``box`` edges, see
+        :class:`~fusion.fusion_config.SensorConfig`): corrects the tracks they gate and, for a
+        ``box`` camera that starts tracks, starts the rest by mono initialisation."""
         scfg = self.config.for_sensor(sensor)
-        meas = self._measure(dets, sensor, lambda T: (T, camera_measurements(dets, scfg.intrinsics)))
+        camera = self._cameras.get(sensor) or self._cameras.setdefault(sensor, scfg.camera_calibration())
+        box = scfg.camera_model == "box"
+        meas = self._measure(dets, sensor, lambda T: (T, camera_measurements(
+            dets, camera, scfg.camera_model, scfg.class_map, bool(scfg.image_size))))
         if meas is not None:
-            T, (z, invalid) = meas
+            T, m = meas
             self.stats.camera_frames += 1
-            self.stats.invalid += invalid
-            self._associate_points(lambda _g: BearingModel(scfg.camera, T), z, scfg, sensor, dets.stamp_ns)
+            self.stats.invalid += m.invalid
+            self.stats.truncated += m.truncated
+            model = CameraBoxModel(scfg.camera, T) if box else BearingModel(scfg.camera, T)
+            every = [g.X for g in self.groups.values()]
+            hidden = model.hidden(np.concatenate(every)) if box and every else None
+            left = self._associate_points(lambda _g: model, m, scfg, sensor, dets.stamp_ns, hidden)
+            if scfg.starts_tracks and box:
+                ego = ego_pose(self.ego, dets.stamp_ns)
+                self._birth(m, left, sensor, dets.stamp_ns, lambda z, c: camera_births(
+                    z, T, ego, c.init_size, scfg.camera, self.config.ground_z))
+        self._prune(dets.stamp_ns)
         return self.report(dets.stamp_ns)
 
     # -- parts -------------------------------------------------------------------------------
@@ -177,7 +208,7 @@ class FusionTracker:
         self.t_ns = msg.stamp_ns
         return convert(T)
 
-    def _box_cost(self, group: TrackSet, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _box_cost(self, group: TrackSet, z: np.ndarray, model: BoxModel) -> tuple[np.ndarray, np.ndarray]:
         """(T, D) cost and infeasible mask of a class's tracks against its box measurements."""
         c, X = group.config, group.X
         dist = centre_distance(X[:, :3], z[:, :3])
@@ -187,7 +218,9 @@ class FusionTracker:
             a, b = (X[:, :3], X[:, 4:7], X[:, 3]), (z[:, :3], z[:, 4:7], z[:, 3])
             cost = 1.0 - box_overlaps(a, b, "z", c.cost == "giou3d", c.max_dist_m)
         far = dist > c.max_dist_m
-        if c.gate_probability > 0:
+        if c.gate_probability > 0 and c.gate_on == "box":  # the whole box, with the sensor's noise
+            far |= mahalanobis(model, X, group.P, z) > chi2.ppf(c.gate_probability, z.shape[1])
+        elif c.gate_probability > 0:
             d2 = mahalanobis(POSITION_MODEL, X, group.P, z[:, :3])
             far |= d2 > chi2.ppf(c.gate_probability, 3)
         return cost, far
@@ -198,7 +231,7 @@ class FusionTracker:
         """Match a class's boxes to its tracks and update the matched; return unmatched box rows."""
         if len(group) == 0 or len(z) == 0:
             return np.arange(len(z))
-        cost, far = self._box_cost(group, z)
+        cost, far = self._box_cost(group, z, model)
         assigner = assign if group.config.assignment == "hungarian" else assign_greedy
         result = assigner(cost, group.config.match_thresh, far)
         r, d = result.matches[:, 0], result.matches[:, 1]
@@ -207,25 +240,54 @@ class FusionTracker:
         return result.unmatched_cols
 
     def _associate_points(
-        self, make_model, z: np.ndarray, scfg: SensorConfig, sensor: str, stamp_ns: int
-    ) -> None:
-        """Match point measurements (radar targets, bearings) to the tracks of every class by
-        Mahalanobis distance (chi-square gate, Hungarian) and update the matched."""
+        self, make_model, meas: Measured, scfg: SensorConfig, sensor: str, stamp_ns: int,
+        hidden: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Match point measurements (radar targets, camera boxes) to the tracks of every class
+        (Mahalanobis chi-square gate, Hungarian on the likelihood cost), update the matched; return
+        the rows of ``meas`` that no track gates (birth candidates). Tracks flagged ``hidden``
+        (T_all,) take no measurement."""
+        z = meas.z
+        bit = self._sensor_bit(sensor)
         groups = [g for g in self.groups.values() if len(g)]
         if not groups or len(z) == 0:
-            return
+            return np.arange(len(z))
         models = [make_model(g) for g in groups]
-        d2 = np.concatenate([mahalanobis(m, g.X, g.P, z) for m, g in zip(models, groups, strict=True)])
+        d2, cost = (np.concatenate(c) for c in zip(
+            *(likelihood_cost(m, g.X, g.P, z) for m, g in zip(models, groups, strict=True)), strict=True))
         gate = chi2.ppf(scfg.gate_probability, z.shape[1])
-        result = assign(d2, gate)
+        far = d2 > gate
+        if hidden is not None:  # every track, groups in order (empty ones add no rows)
+            far[hidden] = True
+        cost = np.where(far, 0.0, cost - (cost[~far].min() if (~far).any() else 0.0))  # >= 0, finite
+        result = assign(cost, float(cost.max()), far)
         starts = np.cumsum([0] + [len(g) for g in groups])
-        bit = self._sensor_bit(sensor)
         for k, (g, m) in enumerate(zip(groups, models, strict=True)):
             sel = (result.matches[:, 0] >= starts[k]) & (result.matches[:, 0] < starts[k + 1])
             r, d = result.matches[sel, 0] - starts[k], result.matches[sel, 1]
             if len(r):
                 X, P = ekf_update(m, g.X[r], g.P[r], z[d])
-                g.matched(r, X, P, stamp_ns, bit)
+                g.matched(r, X, P, stamp_ns, bit, meas.score[d])
+        return np.flatnonzero((d2 > gate).all(axis=0))
+
+    def _birth(self, meas: Measured, rows: np.ndarray, sensor: str, stamp_ns: int, make) -> None:
+        """Start tracks from the point measurements ``rows`` of ``meas``, per class, scoring at
+        least the class's ``init_min_score``; ``make(z, class_config) -> Births``."""
+        bit = self._sensor_bit(sensor)
+        for name in np.unique(meas.cls[rows]).tolist():
+            group = self._group(name)
+            sel = rows[(meas.cls[rows] == name) & (meas.score[rows] >= group.config.init_min_score)]
+            births: Births = make(meas.z[sel], group.config)
+            everyone = list(self.groups.values())
+            births = births.select(not_duplicates(births, np.concatenate([g.X for g in everyone]),
+                                                  np.concatenate([g.P for g in everyone])))
+            if len(births):
+                X, P = initial_states(group.motion, births)
+                self._add(group, X, P, meas.score[sel][births.rows], bit, stamp_ns)
+
+    def _prune(self, stamp_ns: int) -> None:
+        for group in self.groups.values():
+            self.stats.removed += group.prune(stamp_ns) + group.merge_duplicates()
 
     def _initiate(
         self, group: TrackSet, z: np.ndarray, score: np.ndarray, model: BoxModel, bit: int, stamp_ns: int
@@ -234,11 +296,12 @@ class FusionTracker:
         keep = score >= group.config.init_min_score
         z, score = z[keep], score[keep]
         if len(z):
-            X, P = group.motion.initial(z, model.R)
-            group.add(
-                np.array([self.ids.next() for _ in range(len(z))], np.int64), X, P, score, stamp_ns, bit
-            )
-            self.stats.born += len(z)
+            self._add(group, *group.motion.initial(z, model.R), score, bit, stamp_ns)
+
+    def _add(self, group: TrackSet, X: np.ndarray, P: np.ndarray, score: np.ndarray, bit: int,
+             stamp_ns: int) -> None:
+        group.add(np.array([self.ids.next() for _ in range(len(X))], np.int64), X, P, score, stamp_ns, bit)
+        self.stats.born += len(X)
 
     def _group(self, name: str) -> TrackSet:
         group = self.groups.get(name)
@@ -259,8 +322,9 @@ class FusionTracker:
     def report(self, stamp_ns: int, include_all: bool = False) -> Tracks:
         """The reportable tracks (all live ones with ``include_all``) in the fixed frame at ``stamp_ns``."""
         parts = []
+        seen = self.stats.frames + self.stats.radar_scans + self.stats.camera_frames
         for name, g in self.groups.items():
-            early = self.config.confirm_early and self.stats.frames <= g.config.min_hits
+            early = self.config.confirm_early and seen <= g.config.min_hits
             sel = np.ones(len(g), bool) if include_all else g.reportable(stamp_ns, early)
             parts.append((self.class_names.index(name), g, np.flatnonzero(sel)))
         return tracks_message(
@@ -273,25 +337,6 @@ class FusionTracker:
         return tracks_in_frame(
             tracks, self.ego.fixed_from_ego(tracks.stamp_ns).inverse(), self.config.ego_frame
         )
-
-
-class _PositionModel(BoxModel):
-    """The centre ``x, y, z`` of a box measurement (for the Mahalanobis gate)."""
-
-    def __init__(self) -> None:
-        super().__init__(BoxNoise())
-        self.R = self.R[:3, :3]
-        self._H = self._H[:3]
-
-    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return X[:, :3].copy(), np.broadcast_to(self._H, (len(X), 3, self._H.shape[1]))
-
-    @staticmethod
-    def residual(z: np.ndarray, zhat: np.ndarray) -> np.ndarray:
-        return z - zhat
-
-
-POSITION_MODEL = _PositionModel()
 
 
 def tracks_message(

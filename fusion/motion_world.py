@@ -7,7 +7,13 @@ measurement model serves both: ``x, y, z`` geometric box centre (metres, fixed f
 The last three differ:
 
 * ``cv`` (constant velocity, linear): ``vx, vy, vz`` m/s. Process noise: white-noise acceleration
-  per axis (``accel_std`` on the ground, ``vertical_accel_std`` up), random walks on yaw and size.
+  per axis (``accel_std`` on the ground, ``vertical_accel_std`` up), random walks on yaw and size;
+  with ``lateral_accel_std`` the ground acceleration is ``accel_std`` along the track's heading
+  and ``lateral_accel_std`` across it (vehicles brake harder than they drift sideways; the noise is
+  the same for a heading turned by pi, so a box seen back to front does not matter); with
+  ``lateral_velocity_tau_s`` the velocity across the heading relaxes to zero with that time
+  constant (a vehicle does not drift sideways for long; the dependence of this on the yaw is not
+  linearised).
 * ``ctrv`` (constant turn rate and velocity, nonlinear, EKF): ``v`` signed speed along the
   heading (m/s), ``omega`` yaw rate (rad/s), ``vz`` m/s. Process noise: longitudinal acceleration
   (``accel_std``) and yaw acceleration (``yaw_accel_std``) through the motion's noise gain.
@@ -39,6 +45,12 @@ class MotionNoise:
     Attributes:
         model: ``"cv"`` or ``"ctrv"``.
         accel_std: ground-plane (CV) or longitudinal (CTRV) acceleration noise, m/s².
+        lateral_accel_std: CV only: acceleration noise across the heading, m/s² (None: ``accel_std``
+            in every ground direction).
+        init_lateral_velocity_std: CV only: velocity uncertainty of a new track across its heading,
+            m/s (None: ``init_velocity_std`` in every direction); vehicles move along their heading.
+        lateral_velocity_tau_s: CV only: time constant (s) with which the velocity across the
+            heading decays (None: it is constant like the rest).
         vertical_accel_std: vertical acceleration noise, m/s².
         yaw_rate_std: heading random walk of CV, rad/√s.
         yaw_accel_std: yaw-rate random walk of CTRV, rad/s²·√s.
@@ -55,8 +67,15 @@ class MotionNoise:
     size_rate_std: float = 0.05
     init_velocity_std: float = 10.0
     init_yaw_rate_std: float = 0.5
+    lateral_accel_std: float | None = None
+    init_lateral_velocity_std: float | None = None
+    lateral_velocity_tau_s: float | None = None
 
     def __post_init__(self) -> None:
+        for name in ("lateral_accel_std", "init_lateral_velocity_std", "lateral_velocity_tau_s"):
+            lat = getattr(self, name)
+            if lat is not None and not (isinstance(lat, int | float) and math.isfinite(lat) and lat > 0):
+                raise TrackingError(f"MotionNoise.{name}: expected a finite number > 0, got {lat!r}")
         if self.model not in MODELS:
             raise TrackingError(f"MotionNoise.model: expected one of {MODELS}, got {self.model!r}")
         for name in ("accel_std", "vertical_accel_std", "yaw_rate_std", "yaw_accel_std", "size_rate_std",
@@ -75,7 +94,8 @@ class MotionModel:
 
     def initial(self, z: np.ndarray, z_cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Means (N, 10) and covariances (N, 10, 10) of new tracks from box measurements (N, 7)
-        with covariance (7, 7): the box as measured, zero motion with the initial uncertainty."""
+        with covariance (7, 7) (or one per track, (N, 7, 7)): the box as measured, zero motion
+        with the initial uncertainty."""
         n, nz = len(z), self.noise
         X = np.zeros((n, NSTATE))
         X[:, :NBOX] = z
@@ -85,12 +105,21 @@ class MotionModel:
         tail = [nz.init_velocity_std, nz.init_yaw_rate_std, nz.init_velocity_std] if self.ctrv \
             else [nz.init_velocity_std] * 3
         P[:, 7:, 7:] = np.diag(np.square(tail))
+        if not self.ctrv and nz.init_lateral_velocity_std is not None:  # along / across the heading
+            c, s = np.cos(X[:, 3]), np.sin(X[:, 3])
+            h, q = np.stack([c, s], 1), np.stack([-s, c], 1)
+            P[:, 7:9, 7:9] = (nz.init_velocity_std ** 2 * np.einsum("ni,nj->nij", h, h)
+                              + nz.init_lateral_velocity_std ** 2 * np.einsum("ni,nj->nij", q, q))
         return X, P
 
     def _f(self, X: np.ndarray, dt: float) -> np.ndarray:
         out = X.copy()
         if not self.ctrv:
-            out[:, :3] += dt * X[:, 7:10]
+            if self.noise.lateral_velocity_tau_s is None:
+                out[:, :3] += dt * X[:, 7:10]
+                return out
+            F = self._cv_matrix(X, dt)
+            out[:, [0, 1, 2, 7, 8, 9]] = np.einsum("nij,nj->ni", F, X[:, [0, 1, 2, 7, 8, 9]])
             return out
         yaw, v, w = X[:, 3], X[:, 7], X[:, 8]
         turning = np.abs(w) > 1e-4
@@ -104,11 +133,27 @@ class MotionModel:
         out[:, 3] = yaw1
         return out
 
+    def _cv_matrix(self, X: np.ndarray, dt: float) -> np.ndarray:
+        """(T, 6, 6) CV transition of ``x, y, z, vx, vy, vz`` with the lateral velocity decaying."""
+        tau = float(self.noise.lateral_velocity_tau_s or 0.0)
+        a = math.exp(-dt / tau)
+        c, s = np.cos(X[:, 3]), np.sin(X[:, 3])
+        rot = np.stack([np.stack([c, -s], 1), np.stack([s, c], 1)], 1)  # columns: heading, across
+        F = np.broadcast_to(np.eye(6), (len(X), 6, 6)).copy()
+        F[:, 0:2, 3:5] = rot @ np.diag([dt, tau * (1 - a)]) @ rot.transpose(0, 2, 1)
+        F[:, 3:5, 3:5] = rot @ np.diag([1.0, a]) @ rot.transpose(0, 2, 1)
+        F[:, 2, 5] = dt
+        return F
+
     def _jacobian(self, X: np.ndarray, dt: float) -> np.ndarray:
         if not self.ctrv:
             F = np.eye(NSTATE)
             F[0, 7] = F[1, 8] = F[2, 9] = dt
-            return np.broadcast_to(F, (len(X), NSTATE, NSTATE))
+            if self.noise.lateral_velocity_tau_s is None:
+                return np.broadcast_to(F, (len(X), NSTATE, NSTATE))
+            J = np.broadcast_to(F, (len(X), NSTATE, NSTATE)).copy()
+            J[np.ix_(np.arange(len(X)), [0, 1, 2, 7, 8, 9], [0, 1, 2, 7, 8, 9])] = self._cv_matrix(X, dt)
+            return J
         return numeric_jacobian(lambda x: self._f(x, dt), X, angle_rows=(3,))
 
     def _q(self, X: np.ndarray, dt: float) -> np.ndarray:
@@ -120,11 +165,14 @@ class MotionModel:
         Q[:, 2, 2], Q[:, 2, 9], Q[:, 9, 2], Q[:, 9, 9] = a2z * dt**4 / 4, a2z * dt**3 / 2, a2z * dt**3 / 2, \
             a2z * dt**2
         if not self.ctrv:
-            a2 = nz.accel_std ** 2
-            for ax in (0, 1):
-                Q[:, ax, ax] = a2 * dt**4 / 4
-                Q[:, ax, 7 + ax] = Q[:, 7 + ax, ax] = a2 * dt**3 / 2
-                Q[:, 7 + ax, 7 + ax] = a2 * dt**2
+            A = np.broadcast_to(np.eye(2) * nz.accel_std ** 2, (n, 2, 2))
+            if nz.lateral_accel_std is not None:  # along / across the heading
+                c, s = np.cos(X[:, 3]), np.sin(X[:, 3])
+                rot = np.stack([np.stack([c, -s], 1), np.stack([s, c], 1)], 1)  # (T, 2, 2)
+                A = rot @ np.diag([nz.accel_std ** 2, nz.lateral_accel_std ** 2]) @ rot.transpose(0, 2, 1)
+            Q[:, 0:2, 0:2] = A * dt**4 / 4
+            Q[:, 0:2, 7:9] = Q[:, 7:9, 0:2] = A * dt**3 / 2
+            Q[:, 7:9, 7:9] = A * dt**2
             Q[:, 3, 3] = nz.yaw_rate_std ** 2 * dt
             return Q
         G = np.zeros((n, NSTATE, 2))  # noise gain of (longitudinal accel, yaw accel)

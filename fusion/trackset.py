@@ -8,8 +8,9 @@ been confirmed. Rows are appended at birth and dropped together (:meth:`keep`).
 
 Lifecycle (per class, :class:`~fusion.fusion_config.ClassConfig`): a track is born from an
 unmatched box, confirmed once ``hits >= min_hits`` (for good), reported while unmatched for at
-most ``report_coasting_s`` and removed when unmatched for longer than ``max_age_s``. Time
-comparisons allow 1 ms of stamp jitter.
+most ``report_coasting_s`` and removed when unmatched for longer than ``max_age_s``; with
+``merge_iou`` > 0, of two tracks whose boxes overlap that much (3D IoU; two objects cannot) the
+one with fewer hits goes (:meth:`merge_duplicates`). Time comparisons allow 1 ms of stamp jitter.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from fusion.fusion_config import ClassConfig
+from fusion.geometry3d import box_overlaps
 from fusion.motion_world import NSTATE, MotionModel
 
 JITTER_NS = 1_000_000
@@ -82,6 +84,21 @@ class TrackSet:
     def prune(self, stamp_ns: int) -> int:
         """Remove tracks unmatched for longer than ``max_age_s``; return how many."""
         alive = stamp_ns - self.last_ns <= self.config.max_age_s * 1e9 + JITTER_NS
+        self.keep(alive)
+        return int((~alive).sum())
+
+    def merge_duplicates(self) -> int:
+        """Remove the weaker (fewer hits, then younger) of every pair of tracks whose boxes overlap
+        by at least ``merge_iou`` (3D IoU); return how many went."""
+        if self.config.merge_iou <= 0 or len(self) < 2:
+            return 0
+        boxes = (self.X[:, :3], self.X[:, 4:7], self.X[:, 3])
+        iou = np.triu(box_overlaps(boxes, boxes, "z", max_dist=float(self.X[:, 4].max())), k=1)
+        alive = np.ones(len(self), bool)
+        for i, j in zip(*np.nonzero(iou >= self.config.merge_iou), strict=True):
+            if alive[i] and alive[j]:
+                weaker = j if (self.hits[i], -self.birth_ns[i]) >= (self.hits[j], -self.birth_ns[j]) else i
+                alive[weaker] = False
         self.keep(alive)
         return int((~alive).sum())
 

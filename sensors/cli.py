@@ -116,7 +116,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
             raise ConfigError(f"--rate: expected a number or 'max', got {args.rate!r}") from None
         if rate <= 0:
             raise ConfigError(f"--rate: expected > 0, got {rate}")
-    topics = ["camera/", "lidar/", "radar/", "gt/"]
+    topics = ["camera/", "lidar/", "radar/", "gt/", "ego/"]
     if run_dir is not None:
         Manifest("sim", os.getpid(), {"sim": {
             "endpoint": endpoint, "type": "sensors.sim.source:SimSource", "publishes": topics,

@@ -4,6 +4,8 @@ Each actor returns from the point of its box nearest to the radar (in the ground
 and azimuth are measured in the radar frame (x forward, y left, z up; azimuth positive to the
 left), range-rate is the relative velocity along the line of sight (positive moving away), the
 RCS is the class's plus Gaussian noise in dB. Clutter returns are stationary world points.
+Each target also carries its ego-motion compensated radial velocity (the target's velocity over
+ground along the measured line of sight, what automotive radars report as ``v_r_compensated``).
 The radar's clock runs ``clock_offset_ms`` ahead of simulation time: ``stamp = t + offset``.
 """
 
@@ -25,13 +27,16 @@ RCS = np.array([c.rcs_dbsm for c in sorted(CLASSES.values(), key=lambda c: c.cla
 
 @dataclass(frozen=True)
 class RadarReturns:
-    """Targets of one scan, all (N,) float32 except ``track_id`` (int64, -1 for clutter)."""
+    """Targets of one scan, all (N,) float32 except ``track_id`` (int64, -1 for clutter);
+    ``v_r_compensated`` is ``range_rate_mps`` plus the radar's own velocity along the measured
+    line of sight (m/s, the radial velocity over ground)."""
 
     range_m: np.ndarray
     azimuth_rad: np.ndarray
     range_rate_mps: np.ndarray
     rcs_dbsm: np.ndarray
     track_id: np.ndarray
+    v_r_compensated: np.ndarray | None = None
 
 
 def nearest_box_points(origin: np.ndarray, centre: np.ndarray, size: np.ndarray,
@@ -100,8 +105,11 @@ class SimRadar:
         c_rr = -(los_w @ self.velocity(state)) + s.range_rate_noise_mps * rng.standard_normal(k)
         c_rcs = rng.uniform(-15.0, 5.0, k)
         f4 = np.float32
+        az_all, rr_all = np.concatenate([az[keep], c_az]), np.concatenate([rr[keep], c_rr])
+        los_all = np.stack([np.cos(az_all), np.sin(az_all), np.zeros_like(az_all)], axis=1) @ pose.rotation.T
         return RadarReturns(
-            np.concatenate([r[keep], c_r]).astype(f4), np.concatenate([az[keep], c_az]).astype(f4),
-            np.concatenate([rr[keep], c_rr]).astype(f4), np.concatenate([rcs[keep], c_rcs]).astype(f4),
+            np.concatenate([r[keep], c_r]).astype(f4), az_all.astype(f4), rr_all.astype(f4),
+            np.concatenate([rcs[keep], c_rcs]).astype(f4),
             np.concatenate([t.track_id[keep], np.full(k, -1, dtype=np.int64)]),
+            (rr_all + los_all @ self.velocity(state)).astype(f4),
         )

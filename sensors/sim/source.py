@@ -5,7 +5,12 @@ Topics (``<cam>``, ``<lidar>``, ``<radar>`` are sensor names of the scenario):
 * ``camera/<cam>/image`` (Image, bgr8 or jpeg) and ``camera/<cam>/detections`` (Detections2D,
   stamped with the frame's capture time, published ``latency_ns`` later in simulation time);
 * ``lidar/<lidar>/points`` (PointCloud ``x, y, z, intensity`` in the lidar frame);
-* ``radar/<radar>/scan`` (RadarScan in the radar frame, stamped on the radar's own clock);
+* ``radar/<radar>/scan`` (RadarScan in the radar frame, stamped on the radar's own clock; the
+  ``extra`` column ``v_r_compensated`` holds the ego-motion compensated radial velocity);
+* ``ego/pose`` (Pose ``T_world_from_ego``: frame ``world``, child ``ego``; the exact, noise-free
+  odometry of the ego, stamped on the simulation clock at ``pose_rate_hz``, by default the rate
+  of the fastest sensor, so that every sensor's capture time has a pose sample; published before
+  the sensor messages of the same step; scenarios without an ego publish none);
 * ``gt/tracks/world`` and ``gt/tracks/ego`` (Tracks of all actors, state ``x, y, z, vx, vy,
   yaw, l, w, h``; velocities are over ground, expressed in the message frame's axes),
   ``gt/ego`` (the ego's own state in ``world``), ``gt/camera/<cam>/boxes`` (Detections2D with
@@ -27,7 +32,7 @@ from calib.camera import CameraModel
 from calib.transform import FrameTree
 from percept.errors import ConfigError
 from percept.message import Message
-from percept.messages import Detections2D, Event, Image, PointCloud, RadarScan, Tracks, TrackStatus
+from percept.messages import Detections2D, Event, Image, PointCloud, Pose, RadarScan, Tracks, TrackStatus
 from percept.node import NodeContext, Processor
 from sensors.sim.camera import SimCamera
 from sensors.sim.classes import CLASS_NAMES
@@ -50,6 +55,7 @@ class SimSourceConfig:
         duration_s: simulated seconds (None: the scenario's ``duration_s``).
         camera_rate_hz, lidar_rate_hz, radar_rate_hz: override the scenario's sensor rates.
         gt_rate_hz: rate of the ``gt/tracks/*`` and ``gt/ego`` topics.
+        pose_rate_hz: rate of ``ego/pose`` (None: the fastest sensor's rate, 10 Hz without sensors).
         images: publish rendered images (detections and GT boxes are published regardless).
         jpeg_quality: JPEG-compress images at this quality (None: raw bgr8).
     """
@@ -61,6 +67,7 @@ class SimSourceConfig:
     lidar_rate_hz: float | None = None
     radar_rate_hz: float | None = None
     gt_rate_hz: float = 10.0
+    pose_rate_hz: float | None = None
     images: bool = True
     jpeg_quality: int | None = None
 
@@ -86,8 +93,13 @@ class SimSource(Processor):
         step = self.world.step_ns
         dur = cfg.duration_s if cfg.duration_s is not None else sc.duration_s
         self.end_ns = round(dur * 1e9) // step * step
+        sensor_rates = [cfg.camera_rate_hz or c.spec.rate_hz for c, _ in self.cameras] + [
+            cfg.lidar_rate_hz or s.spec.rate_hz for s in self.lidars] + [
+            cfg.radar_rate_hz or s.spec.rate_hz for s in self.radars]
+        pose_rate = cfg.pose_rate_hz if cfg.pose_rate_hz is not None else max(sensor_rates, default=10.0)
         self._periods = {
             "gt": self._period(cfg.gt_rate_hz, "gt_rate_hz"),
+            "pose": self._period(pose_rate, "pose_rate_hz"),
             **{f"camera/{c.spec.name}": self._period(cfg.camera_rate_hz or c.spec.rate_hz, "camera rate")
                for c, _ in self.cameras},
             **{f"lidar/{s.spec.name}": self._period(cfg.lidar_rate_hz or s.spec.rate_hz, "lidar rate")
@@ -172,6 +184,10 @@ class SimSource(Processor):
                 text=f"scripted {ev.event_type} of track(s) {list(ev.track_ids)}"))
         self._release(t)
         state = self.world.state()
+        if self._due("pose", t) and state.T_world_from_ego is not None:
+            T = state.T_world_from_ego
+            self._publish("ego/pose", Pose(stamp_ns=stamp, frame_id="world", child_frame_id="ego",
+                                           translation=T.translation, rotation=T.as_quaternion()))
         if self._due("gt", t):
             self._publish_gt(state, stamp)
         for cam, det in self.cameras:
@@ -191,7 +207,8 @@ class SimSource(Processor):
                 self._publish(f"radar/{radar.spec.name}/scan", RadarScan(
                     stamp_ns=max(0, stamp + radar.clock_offset_ns), frame_id=radar.spec.frame_id,
                     range_m=ret.range_m, azimuth_rad=ret.azimuth_rad, xyz=xyz,
-                    range_rate_mps=ret.range_rate_mps, rcs_dbsm=ret.rcs_dbsm))
+                    range_rate_mps=ret.range_rate_mps, rcs_dbsm=ret.rcs_dbsm,
+                    extra=ret.v_r_compensated[:, None], extra_fields=("v_r_compensated",)))
 
     def _publish_camera(self, cam: SimCamera, det: SimDetector, state: WorldState, stamp: int,
                         t: int) -> None:

@@ -124,3 +124,75 @@ def test_bad_configuration_is_refused_with_the_key() -> None:
             rotation=[0, 0, 0, 1],
         )
     assert issubclass(TrackingError, ValueError)
+
+
+def _nan_pose(k: int) -> Pose:
+    """A pose whose values turned NaN after decoding (the message refuses NaN when built)."""
+    pose = _pose(k)
+    object.__setattr__(pose, "translation", np.array([np.nan, 0.0, 0.0]))
+    return pose
+
+
+def test_bad_input_is_a_counted_skip_and_tracking_goes_on() -> None:
+    runner = LocalRunner(FusionNode(build(FusionNodeConfig, CONFIG)))
+    node: FusionNode = runner.processor
+    car = np.array([30.0, 2.0, 0.75])
+
+    def seen(k: int, at_ns: int | None = None, **kw) -> None:
+        T = node.ego.fixed_from("lidar", k * STEP).inverse()
+        runner.feed("lidar/objects", _boxes(k, T.apply(car[None])[0], **kw), at_ns=at_ns or k * STEP + 1)
+
+    for k in range(4):
+        runner.feed("ego/pose", _pose(k), at_ns=k * STEP)
+        seen(k)
+    runner.feed("ego/pose", _nan_pose(4), at_ns=4 * STEP)  # NaN pose
+    runner.feed("ego/pose", _pose(4), at_ns=4 * STEP)
+    seen(4, size=(0.0, 1.8, 1.5))  # zero-size box
+    runner.feed("lidar/objects", _boxes(5, [5, 0, 0], frame="mars"), at_ns=5 * STEP)  # unreachable frame
+    runner.feed("lidar/objects", _boxes(5 + 36_000, [5, 0, 0]), at_ns=5 * STEP + 2)  # clock jump: 1 h ahead
+    runner.feed("ego/pose", _pose(5 + 36_000), at_ns=5 * STEP + 3)  # ... and a pose there
+    for k in range(5, 10):
+        runner.feed("ego/pose", _pose(k), at_ns=k * STEP)
+        seen(k)
+    runner.feed("lidar/objects", _boxes(1, [5, 0, 0]), at_ns=10 * STEP)  # clock jump back beyond the window
+    runner.advance_to(11 * STEP)
+    counts = node.counts
+    assert counts["bad_pose"] == 1 and counts["invalid"] == 1 and counts["skipped"] == 1
+    assert counts["clock_jump"] == 2 and counts["late"] == 1
+    world = [m for t, m in runner.outputs if t == "fusion/tracks/world"]
+    last = world[-1]  # the car is still tracked, in place, after every bad message
+    assert last.stamp_ns == 9 * STEP and len(last) == 1
+    assert np.allclose(last.state[0, :3], car, atol=0.15) and np.linalg.norm(last.state[0, 7:9]) < 0.5
+    assert len(node.ego) == 10  # neither the NaN pose nor the one an hour ahead went in
+    runner.close()
+
+
+def test_frame_time_offset_moves_stamps_onto_the_node_clock() -> None:
+    frames = {**CONFIG["frames"], "radar": {**CONFIG["frames"]["radar"], "time_offset_s": -0.003}}
+    cfg = build(FusionNodeConfig, {**CONFIG, "frames": frames})
+    assert cfg.offsets_ns() == {"radar": -3_000_000}
+    runner = LocalRunner(FusionNode(cfg))
+    node: FusionNode = runner.processor
+    runner.feed("ego/pose", _pose(0), at_ns=0)
+    runner.feed("ego/pose", _pose(1), at_ns=STEP)
+    f4 = np.float32
+    scan = RadarScan(stamp_ns=STEP + 3_000_000, frame_id="radar", range_m=np.array([20.0], f4),
+                     azimuth_rad=np.zeros(1, f4), range_rate_mps=np.zeros(1, f4), rcs_dbsm=np.zeros(1, f4))
+    runner.feed("radar/front/scan", scan, at_ns=STEP + 4_000_000)
+    runner.close()
+    assert node.tracker.t_ns == STEP  # fused at the radar stamp moved by its clock offset
+    with pytest.raises(ConfigError, match=r"frames\.radar.*time_offset_s"):
+        build(FusionNodeConfig, {**CONFIG, "frames": {"radar": {"parent": "ego", "time_offset_s": math.nan}}})
+
+
+def test_tracker_file_and_subscriptions(tmp_path) -> None:
+    from pathlib import Path
+
+    sim = Path(__file__).parents[2] / "configs" / "sim-fusion.yaml"
+    cfg = build(FusionNodeConfig, {"inputs": {"lidar/top/objects": "lidar"}, "tracker_file": str(sim)})
+    assert cfg.tracker.sensors["camera"].camera_model == "box" and "vehicle" in cfg.tracker.classes
+    assert FusionNode.extra_subscriptions(cfg) == ("lidar/top/objects", "ego/pose")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sensors:\n  radar:\n    kind: radar\n    reflection: sideways\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml.*reflection"):
+        build(FusionNodeConfig, {"inputs": {"x": "radar"}, "tracker_file": str(bad)}, "nodes[0].config")

@@ -12,7 +12,7 @@ import pytest
 from percept.bus import Subscriber
 from percept.cli import CommandRegistry
 from percept.codec import decode, encode
-from percept.messages import Detections2D, Event, Image, PointCloud, RadarScan, Tracks
+from percept.messages import Detections2D, Event, Image, PointCloud, Pose, RadarScan, Tracks
 from percept.node import LocalRunner
 from sensors.cli import register
 from sensors.sim.source import SimSource, SimSourceConfig
@@ -68,11 +68,12 @@ def test_topics_rates_frames_and_sequence_numbers(highway):
     counts = Counter(t for t, _ in outputs)
     assert counts == {"camera/front/image": 20, "camera/front/detections": 20, "gt/camera/front/boxes": 20,
                       "lidar/top/points": 20, "radar/front/scan": 40, "gt/tracks/world": 20,
-                      "gt/tracks/ego": 20, "gt/ego": 20}
+                      "gt/tracks/ego": 20, "gt/ego": 20, "ego/pose": 40}
     frames = {"camera/front/image": "camera_front", "lidar/top/points": "lidar_top",
-              "radar/front/scan": "radar_front", "gt/tracks/world": "world", "gt/tracks/ego": "ego"}
+              "radar/front/scan": "radar_front", "gt/tracks/world": "world", "gt/tracks/ego": "ego",
+              "ego/pose": "world"}
     kinds = {"camera/front/image": Image, "lidar/top/points": PointCloud, "radar/front/scan": RadarScan,
-             "gt/tracks/world": Tracks, "camera/front/detections": Detections2D}
+             "gt/tracks/world": Tracks, "camera/front/detections": Detections2D, "ego/pose": Pose}
     for topic in counts:
         msgs = [m for t, m in outputs if t == topic]
         assert [m.seq for m in msgs] == list(range(len(msgs)))
@@ -100,6 +101,46 @@ def test_gt_tracks_in_ego_frame_are_the_world_tracks_moved(highway):
     dx, dy = world.state[:, 0] - ex, world.state[:, 1] - ey
     np.testing.assert_allclose(ego_frame.state[:, 0], c * dx + s * dy, atol=1e-3)
     np.testing.assert_allclose(ego_frame.state[:, 1], -s * dx + c * dy, atol=1e-3)
+
+
+def test_ego_pose_is_the_ego_odometry_at_every_sensor_stamp(highway):
+    src, outputs, times = highway
+    poses = [(m, at) for (t, m), at in zip(outputs, times, strict=True) if t == "ego/pose"]
+    assert all(m.frame_id == "world" and m.child_frame_id == "ego" for m, _ in poses)
+    by_stamp = {m.stamp_ns: m for m, _ in poses}
+    for ego in (m for t, m in outputs if t == "gt/ego"):  # the pose is the ground-truth ego state
+        pose = by_stamp[ego.stamp_ns]
+        x, y, yaw = ego.state[0, 0], ego.state[0, 1], ego.state[0, 5]
+        np.testing.assert_allclose(pose.translation, [x, y, 0.0], atol=1e-4)
+        np.testing.assert_allclose(pose.rotation, [0, 0, np.sin(yaw / 2), np.cos(yaw / 2)], atol=1e-6)
+    offset = src.frame_tree().time_offset_ns("radar_front")
+    first_at = {}
+    for (topic, msg), at in zip(outputs, times, strict=True):
+        first_at.setdefault((topic, msg.stamp_ns), at)
+        if topic.split("/")[0] in ("lidar", "radar", "camera"):
+            stamp = msg.stamp_ns + (offset if topic.startswith("radar/") else 0)
+            assert stamp in by_stamp  # a pose sample at every capture time ...
+            index = outputs.index((topic, msg))
+            assert outputs.index(("ego/pose", by_stamp[stamp])) < index  # ... published before it
+
+
+def test_radar_targets_carry_the_compensated_radial_velocity(highway):
+    _, outputs, _ = highway
+    ego = {m.stamp_ns: m.state[0] for t, m in outputs if t == "gt/ego"}
+    scans = [m for t, m in outputs if t == "radar/front/scan"]
+    assert all(m.extra_fields == ("v_r_compensated",) for m in scans)
+    for scan in scans:
+        e = ego.get(scan.stamp_ns - 3_000_000)
+        if e is None:
+            continue
+        los = np.stack([np.cos(scan.azimuth_rad), np.sin(scan.azimuth_rad)], axis=1)  # ego drives along +x
+        v_ego_along_los = los @ np.array([e[3], e[4]])
+        np.testing.assert_allclose(scan.extra[:, 0], scan.range_rate_mps + v_ego_along_los, atol=1e-3)
+
+
+def test_scenarios_without_ego_publish_no_pose():
+    _, outputs, _ = _run("plaza", 0, 0.5, images=False)
+    assert outputs and not any(t == "ego/pose" for t, _ in outputs)
 
 
 def test_detections_are_stamped_at_capture_and_published_after_their_latency(highway):
