@@ -5,7 +5,7 @@ Inputs: ``inputs`` maps each subscribed topic to a sensor name of ``tracker.sens
 ``Detections2D`` for cameras); ``pose_topic`` carries ``Pose`` messages ``T_<fixed>_from_<ego>``.
 The node subscribes to all of them (``extra_subscriptions``: a graph file need not list them).
 The tracker's settings are ``tracker`` or, when ``tracker_file`` names a tracker YAML
-(:func:`~fusion.fusion_config.load_fusion_config`, e.g. ``configs/sim-fusion.yaml``; relative to the
+(:func:`~fusion.fusion_config.load_fusion_config`, e.g. ``configs/trackers/sim-fusion.yaml``; relative to the
 working directory), that file's.
 Sensor extrinsics come from ``frames`` (``child: {parent, translation, rotation, time_offset_s}``,
 rotation a quaternion ``x, y, z, w``), rooted at the tracker's ``ego_frame``; a frame's

@@ -9,7 +9,7 @@ import pytest
 from fusion.fusion_config import load_fusion_config
 from percept.errors import ConfigError
 
-SIM = Path(__file__).parents[2] / "configs" / "sim-fusion.yaml"
+SIM = Path(__file__).parents[2] / "configs" / "trackers" / "sim-fusion.yaml"
 
 
 def test_sim_config_loads_with_its_sensors() -> None:

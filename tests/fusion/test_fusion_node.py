@@ -188,7 +188,7 @@ def test_frame_time_offset_moves_stamps_onto_the_node_clock() -> None:
 def test_tracker_file_and_subscriptions(tmp_path) -> None:
     from pathlib import Path
 
-    sim = Path(__file__).parents[2] / "configs" / "sim-fusion.yaml"
+    sim = Path(__file__).parents[2] / "configs" / "trackers" / "sim-fusion.yaml"
     cfg = build(FusionNodeConfig, {"inputs": {"lidar/top/objects": "lidar"}, "tracker_file": str(sim)})
     assert cfg.tracker.sensors["camera"].camera_model == "box" and "vehicle" in cfg.tracker.classes
     assert FusionNode.extra_subscriptions(cfg) == ("lidar/top/objects", "ego/pose")

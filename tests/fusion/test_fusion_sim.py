@@ -54,7 +54,7 @@ def _track_states(state: WorldState) -> np.ndarray:
 def test_nearest_point_radar_model_predicts_the_simulated_radar() -> None:
     spec = load_scenario("highway").sensors.radars[0]
     radar = SimRadar(spec, np.random.default_rng(0))
-    noise = load_fusion_config(ROOT / "configs" / "sim-fusion.yaml").sensors["radar"].radar
+    noise = load_fusion_config(ROOT / "configs" / "trackers" / "sim-fusion.yaml").sensors["radar"].radar
     for state in _states([1.0, 5.0, 11.0]):
         truth = radar.truth(state)  # noise-free returns of the actors in the field of view
         X = _track_states(state)[np.searchsorted(state.track_id, truth.track_id)]
@@ -70,7 +70,7 @@ def test_nearest_point_radar_model_predicts_the_simulated_radar() -> None:
 def test_camera_box_model_predicts_the_simulated_camera_boxes() -> None:
     src = SimSource(SimSourceConfig(scenario="highway"))
     cam = SimCamera(load_scenario("highway").sensors.cameras[0])
-    scfg = load_fusion_config(ROOT / "configs" / "sim-fusion.yaml").sensors["camera"]
+    scfg = load_fusion_config(ROOT / "configs" / "trackers" / "sim-fusion.yaml").sensors["camera"]
     calibration = scfg.camera_calibration()
     assert np.allclose(calibration.K, src.camera_models()["camera_front"].K)
     checked = 0
