@@ -25,6 +25,7 @@ from percept.errors import ConfigError
 ASSIGNMENTS = ("hungarian", "greedy")
 COSTS = ("giou3d", "iou3d", "centre")
 SENSOR_KINDS = ("box", "radar", "camera")
+CONFIDENCES = ("mean", "latest")
 
 
 def _finite(owner: str, name: str, value: float, low: float = 0.0) -> None:
@@ -49,6 +50,13 @@ class ClassConfig:
         max_age_s: a track unmatched by boxes for longer than this (seconds) is removed.
         report_coasting_s: confirmed tracks unmatched for at most this long are still reported.
         init_min_score: lowest detection score that starts a track.
+        confidence: the detection scores a track's confidence follows: ``mean`` (of all matched)
+            or ``latest`` (the last matched, so that an evaluation averaging a track's reported
+            confidences gets the mean detection score over its reported frames).
+        confidence_hits: the confidence is ``(s - score_floor) * n / (n + confidence_hits)`` with
+            ``n`` the box matches: tracks with few matches rank lower (0 disables the factor).
+        score_floor: the lowest score the detector emits (0 for probabilities; about -1 for
+            PointRCNN's logits), so that the factor shrinks every confidence towards it.
     """
 
     motion: MotionNoise = field(default_factory=MotionNoise)
@@ -61,6 +69,9 @@ class ClassConfig:
     max_age_s: float = 0.15
     report_coasting_s: float = 0.15
     init_min_score: float = -math.inf
+    confidence: Literal["mean", "latest"] = "mean"
+    confidence_hits: float = 0.0
+    score_floor: float = 0.0
 
     def __post_init__(self) -> None:
         if self.cost not in COSTS:
@@ -80,6 +91,12 @@ class ClassConfig:
             raise TrackingError(f"ClassConfig.min_hits: expected >= 1, got {self.min_hits!r}")
         if math.isnan(self.init_min_score):
             raise TrackingError("ClassConfig.init_min_score: expected a number, got NaN")
+        if self.confidence not in CONFIDENCES:
+            raise TrackingError(
+                f"ClassConfig.confidence: expected one of {CONFIDENCES}, got {self.confidence!r}"
+            )
+        _finite("ClassConfig", "confidence_hits", self.confidence_hits)
+        _finite("ClassConfig", "score_floor", self.score_floor, -math.inf)
 
 
 @dataclass(frozen=True)
