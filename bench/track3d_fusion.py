@@ -84,10 +84,11 @@ def run_sequence(config, root: Path, s: int) -> dict:
     }
 
 
-def run(seqs: list[int] | None = None, config_path: str | Path = DEFAULT_CONFIG,
+def run(seqs: list[int] | None = None, config_path: str | Path | None = None,
         root: Path | None = None) -> list[dict]:
-    """One row per sequence plus an ``all`` row (frames/s over all frames, median over all speeds)."""
-    config = load_fusion_config(config_path)
+    """One row per sequence (default: every labelled one) plus an ``all`` row (frames/s over all
+    frames, median over all speeds)."""
+    config = load_fusion_config(config_path or DEFAULT_CONFIG)
     root = root or data_path("kitti_tracking")
     rows = [run_sequence(config, root, s) for s in (labelled_sequences(root) if seqs is None else seqs)]
     speeds = [v for r in rows for v in r.pop("static_speeds")]
