@@ -59,13 +59,18 @@ class SequenceRun:
 
 
 def ego_poses(config: FusionTrackerConfig, seq: KittiTrackingSequence) -> EgoPoses:
-    """The sequence's oxts poses (one per frame, at ``k * 100 ms``) with its calibration tree."""
+    """The sequence's oxts poses (one per frame, at ``k * 100 ms``) with its calibration tree; the
+    configuration must name ``imu`` its ego frame and have a box sensor :data:`SENSOR` (vertical y)."""
     if not len(seq.poses):
         raise TrackingError(f"sequence {seq.sequence:04d}: no oxts poses (ego motion needs them)")
-    ego = EgoPoses(config.fixed_frame, config.ego_frame, seq.frame_tree(), config.max_extrapolation_s)
     if config.ego_frame != "imu":
         raise TrackingError(f"KITTI poses locate the frame 'imu'; the configuration's ego_frame is "
                             f"{config.ego_frame!r}")
+    scfg = config.for_sensor(SENSOR)
+    if scfg.kind != "box" or scfg.vertical != "y":
+        raise TrackingError(f"sensors.{SENSOR}: KITTI boxes need kind 'box' and vertical 'y' (camera frame), "
+                            f"got {scfg.kind!r} and {scfg.vertical!r}")
+    ego = EgoPoses(config.fixed_frame, config.ego_frame, seq.frame_tree(), config.max_extrapolation_s)
     for k in range(len(seq)):
         ego.add(seq.stamp_ns(k), seq.pose(k))
     return ego

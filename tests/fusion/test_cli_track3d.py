@@ -67,7 +67,9 @@ def test_track3d_writes_one_track_per_car_with_track_scores(kitti_dirs, tmp_path
     out = tmp_path / "res"
     assert _run(kitti_dirs, out) == 0
     assert sorted(p.name for p in out.iterdir()) == ["Car", "Cyclist", "Pedestrian"]
-    assert read_results(out / "Pedestrian" / "0003.txt").frame.size == 0  # one hit: never confirmed
+    ped = read_results(out / "Pedestrian" / "0003.txt")  # one detection, at frame 6: min_hits 1
+    assert ped.frame.tolist() == [6, 7, 8, 9]  # then reported through 3 missed frames (0.35 s)
+    np.testing.assert_allclose(ped.bottom, np.tile([1.0, 1.7, 8.0], (4, 1)), atol=1e-6)
     assert read_results(out / "Cyclist" / "0003.txt").frame.size == 0
     cars = read_results(out / "Car" / "0003.txt")
     ids = np.unique(cars.track_id)
@@ -104,6 +106,13 @@ def test_bad_input_is_one_error_line(kitti_dirs, tmp_path, capsys, args, message
     assert _run(kitti_dirs, tmp_path / "res", *args.get("extra", ()), seqs=args.get("seqs", "3")) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("percept: error: ") and message in err[0]
+
+
+def test_a_configuration_without_the_kitti_sensor_is_refused(kitti_dirs, tmp_path, capsys) -> None:
+    cfg = tmp_path / "plain.yaml"
+    cfg.write_text("fixed_frame: world\nego_frame: imu\n")  # boxes would be read as z-up
+    assert _run(kitti_dirs, tmp_path / "res", "--config", str(cfg)) == 2
+    assert "sensors.kitti" in capsys.readouterr().err
 
 
 def test_missing_detection_folder_is_one_error_line(kitti_dirs, tmp_path, capsys) -> None:
