@@ -3,8 +3,9 @@
     percept bench bus [--json] [--transports ipc tcp] [--repeat N] [--quick]
     percept bench detect --model M [--backend B] [--batch N] [--images DIR] [--runs N] [--threads T] [--json]
     percept bench track2d [--json] [--runs N] [--sequences DIR ...] [--trackers NAME ...]
+    percept bench track3d [--json] [--seqs 0,1,...] [--config configs/trackers/kitti-fusion3d.yaml]
 
-``percept`` creates the ``bench`` sub-parser; :func:`register` adds these three to it. The heavy
+``percept`` creates the ``bench`` sub-parser; :func:`register` adds these four to it. The heavy
 benchmark code (multiprocessing, onnxruntime, boxmot) is imported only when a subcommand runs.
 """
 
@@ -95,6 +96,17 @@ def cmd_bench_track2d(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_track3d(args: argparse.Namespace) -> int:
+    """``percept bench track3d``: fusion tracker frames/s on the shared KITTI sequences (ratio to
+    AB3DMOT's) and the parked-car speed check."""
+    from bench import track3d_fusion
+
+    seqs = None if args.seqs is None else [int(s) for s in args.seqs.split(",") if s.strip()]
+    rows = track3d_fusion.run(seqs, args.config)
+    _out(json.dumps(rows) if args.json else "\n".join(track3d_fusion.format_rows(rows)))
+    return 0
+
+
 def _add_bus(bsub: Any) -> None:
     b = bsub.add_parser("bus", help="bus throughput and latency vs raw pyzmq and pickle")
     b.add_argument("--json", action="store_true", help="print rows as JSON")
@@ -133,12 +145,22 @@ def _add_track2d(bsub: Any) -> None:
     b.set_defaults(func=cmd_bench_track2d)
 
 
+def _add_track3d(bsub: Any) -> None:
+    b = bsub.add_parser("track3d", help="fusion tracker frames/s on KITTI vs AB3DMOT, parked-car speed")
+    b.add_argument("--json", action="store_true", help="print rows as JSON")
+    b.add_argument("--seqs", default=None, help="comma-separated sequences (default: every labelled one)")
+    b.add_argument("--config", default=None,
+                   help="fusion tracker YAML (default configs/trackers/kitti-fusion3d.yaml)")
+    b.set_defaults(func=cmd_bench_track3d)
+
+
 def register(registry: Any) -> None:
-    """Add ``bench bus``, ``bench detect``, ``bench track2d`` and ``bench events`` to a
-    :class:`percept.cli.CommandRegistry`."""
+    """Add ``bench bus``, ``bench detect``, ``bench track2d``, ``bench track3d`` and ``bench events``
+    to a :class:`percept.cli.CommandRegistry`."""
     from bench import events as bench_events
 
     _add_bus(registry.bench)
     _add_detect(registry.bench)
     _add_track2d(registry.bench)
+    _add_track3d(registry.bench)
     bench_events.register(registry)

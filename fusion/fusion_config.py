@@ -28,6 +28,7 @@ ASSIGNMENTS = ("hungarian", "greedy")
 COSTS = ("giou3d", "iou3d", "centre")
 SENSOR_KINDS = ("box", "radar", "camera")
 CAMERA_MODELS = ("centre", "box")
+CONFIDENCES = ("mean", "latest")
 
 
 def _finite(owner: str, name: str, value: float, low: float = 0.0) -> None:
@@ -59,6 +60,13 @@ class ClassConfig:
             target or a camera box, :mod:`fusion.births`), which does not measure the size.
         merge_iou: two tracks whose boxes overlap at least this much (3D IoU) are one object:
             the one with fewer hits is removed (0: never; for sensors that may start an object twice).
+        confidence: the detection scores a track's confidence follows: ``mean`` (of all matched)
+            or ``latest`` (the last matched, so that an evaluation averaging a track's reported
+            confidences gets the mean detection score over its reported frames).
+        confidence_hits: the confidence is ``(s - score_floor) * n / (n + confidence_hits)`` with
+            ``n`` the box matches: tracks with few matches rank lower (0 disables the factor).
+        score_floor: the lowest score the detector emits (0 for probabilities; about -1 for
+            PointRCNN's logits), so that the factor shrinks every confidence towards it.
     """
 
     motion: MotionNoise = field(default_factory=MotionNoise)
@@ -74,6 +82,9 @@ class ClassConfig:
     init_min_score: float = -math.inf
     init_size: tuple[float, float, float] = (4.5, 1.8, 1.5)
     merge_iou: float = 0.0
+    confidence: Literal["mean", "latest"] = "mean"
+    confidence_hits: float = 0.0
+    score_floor: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.merge_iou <= 1:
@@ -99,6 +110,12 @@ class ClassConfig:
             raise TrackingError(f"ClassConfig.min_hits: expected >= 1, got {self.min_hits!r}")
         if math.isnan(self.init_min_score):
             raise TrackingError("ClassConfig.init_min_score: expected a number, got NaN")
+        if self.confidence not in CONFIDENCES:
+            raise TrackingError(
+                f"ClassConfig.confidence: expected one of {CONFIDENCES}, got {self.confidence!r}"
+            )
+        _finite("ClassConfig", "confidence_hits", self.confidence_hits)
+        _finite("ClassConfig", "score_floor", self.score_floor, -math.inf)
 
 
 @dataclass(frozen=True)

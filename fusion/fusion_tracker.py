@@ -25,7 +25,8 @@ parked car stays put while the ego drives by. Tracks of each class live in a
 Output (:meth:`FusionTracker.report`): ``Tracks`` of the reportable tracks with ``state_fields``
 :data:`~fusion.tracker3d.STATE_FIELDS` (centre, size, yaw, velocity; metres, radians, m/s),
 covariance (10, 10) in that order, the sensor bitmask over ``sensor_names``, the class (index
-into ``class_names``) and the confidence (mean matched detection score), in the fixed frame or
+into ``class_names``) and the confidence (:attr:`fusion.trackset.TrackSet.confidence`, by default
+the mean matched detection score), in the fixed frame or
 (:meth:`FusionTracker.in_ego`) in the ego frame.
 """
 

@@ -3,7 +3,8 @@
 :class:`TrackSet` holds T tracks of one class in the fixed frame: means ``X`` (T, 10) and
 covariances ``P`` (T, 10, 10) of :mod:`fusion.motion_world`, and per track its id, box-match
 count (``hits``), stamps of birth and last box match (ns), the running sum and count of matched
-detection scores (the track confidence is their mean), the sensor bitmask and whether it has
+detection scores and the latest one (the track confidence, :attr:`TrackSet.confidence`, is their
+mean or the latest, per the class's ``confidence``), the sensor bitmask and whether it has
 been confirmed. Rows are appended at birth and dropped together (:meth:`keep`).
 
 Lifecycle (per class, :class:`~fusion.fusion_config.ClassConfig`): a track is born from an
@@ -38,6 +39,7 @@ class TrackSet:
         self.last_ns = np.zeros(0, np.int64)
         self.score_sum = np.zeros(0)
         self.score_n = np.zeros(0, np.int64)
+        self.last_score = np.zeros(0)
         self.sensors = np.zeros(0, np.uint32)
         self.confirmed = np.zeros(0, bool)
 
@@ -59,6 +61,7 @@ class TrackSet:
         self.last_ns = np.concatenate([self.last_ns, np.full(n, stamp_ns, np.int64)])
         self.score_sum = np.concatenate([self.score_sum, np.asarray(score, np.float64)])
         self.score_n = np.concatenate([self.score_n, np.ones(n, np.int64)])
+        self.last_score = np.concatenate([self.last_score, np.asarray(score, np.float64)])
         self.sensors = np.concatenate([self.sensors, np.full(n, sensor_bit, np.uint32)])
         self.confirmed = np.concatenate([self.confirmed, np.full(n, self.config.min_hits <= 1)])
 
@@ -73,12 +76,13 @@ class TrackSet:
         self.last_ns[rows] = stamp_ns
         self.score_sum[rows] += score
         self.score_n[rows] += 1
+        self.last_score[rows] = score
         self.confirmed[rows] |= self.hits[rows] >= self.config.min_hits
 
     def keep(self, mask: np.ndarray) -> None:
         """Keep only the rows where ``mask`` is True."""
-        for name in ("X", "P", "ids", "hits", "birth_ns", "last_ns", "score_sum", "score_n", "sensors",
-                     "confirmed"):
+        for name in ("X", "P", "ids", "hits", "birth_ns", "last_ns", "score_sum", "score_n", "last_score",
+                     "sensors", "confirmed"):
             setattr(self, name, getattr(self, name)[mask])
 
     def prune(self, stamp_ns: int) -> int:
@@ -109,5 +113,10 @@ class TrackSet:
 
     @property
     def confidence(self) -> np.ndarray:
-        """(T,) mean score of the matched detections."""
-        return self.score_sum / np.maximum(self.score_n, 1)
+        """(T,) ``(s - score_floor) * n / (n + confidence_hits)``: ``s`` the mean (or, with
+        ``confidence: latest``, the latest) score of the matched detections, ``n`` their count."""
+        c = self.config
+        score = self.last_score if c.confidence == "latest" else self.score_sum / np.maximum(self.score_n, 1)
+        if c.confidence_hits == 0 and c.score_floor == 0:
+            return score
+        return (score - c.score_floor) * self.score_n / (self.score_n + c.confidence_hits)

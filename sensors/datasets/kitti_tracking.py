@@ -220,19 +220,27 @@ class KittiTrackingSequence:
     Args:
         root: the KITTI tracking ``training`` folder (with ``label_02``, ``oxts``, ...).
         sequence: sequence number (0 for ``0000``).
+        det_dir, calib_dir, oxts_dir, label_dir: folders used instead of ``root/det_pointrcnn``,
+            ``root/calib``, ``root/oxts`` and ``root/label_02`` (``det_dir`` holds
+            ``<Class>/NNNN.txt``).
+        with_labels: read the labels (False: none, e.g. for tracking only).
     """
 
-    def __init__(self, root: str | Path, sequence: int) -> None:
+    def __init__(self, root: str | Path, sequence: int, *, det_dir: str | Path | None = None,
+                 calib_dir: str | Path | None = None, oxts_dir: str | Path | None = None,
+                 label_dir: str | Path | None = None, with_labels: bool = True) -> None:
         self.root = Path(root)
         self.sequence = int(sequence)
         name = f"{self.sequence:04d}.txt"
         if not self.root.is_dir():
             raise SensorError(f"KITTI tracking root {self.root} is not a folder")
-        oxts_path = self.root / "oxts" / name
+        det_root = Path(det_dir or self.root / "det_pointrcnn")
+        self.calib_dir = Path(calib_dir or self.root / "calib")
+        oxts_path = Path(oxts_dir or self.root / "oxts") / name
         self.oxts = read_oxts(oxts_path) if oxts_path.exists() else np.zeros((0, len(OXTS_FIELDS)))
-        labels = self.root / "label_02" / name
-        self.labels = read_labels(labels) if labels.exists() else KittiBoxes.from_rows([])
-        det_paths = [self.root / "det_pointrcnn" / c / name for c in DET_CLASSES]
+        labels = Path(label_dir or self.root / "label_02") / name
+        self.labels = read_labels(labels) if with_labels and labels.exists() else KittiBoxes.from_rows([])
+        det_paths = [det_root / c / name for c in DET_CLASSES]
         self.detections = read_pointrcnn([p for p in det_paths if p.exists()])
         last = max([-1, *(int(b.frame[-1]) for b in (self.labels, self.detections) if len(b))])
         self.num_frames = len(self.oxts) if len(self.oxts) else last + 1
@@ -288,8 +296,8 @@ class KittiTrackingSequence:
                     translation=T.translation.copy(), rotation=T.as_quaternion())
 
     def calibration(self) -> KittiCalib:
-        """The sequence's ``calib/NNNN.txt`` (:class:`calib.kitti.KittiCalib`)."""
-        return load_kitti_calib(self.root / "calib" / f"{self.sequence:04d}.txt")
+        """The sequence's ``calib/NNNN.txt`` (:class:`calib.kitti.KittiCalib`; ``calib_dir`` if given)."""
+        return load_kitti_calib(self.calib_dir / f"{self.sequence:04d}.txt")
 
     def frame_tree(self) -> FrameTree:
         """The calibration's static ``calib.transform.FrameTree``: ``lidar_top``, the rectified cameras

@@ -12,6 +12,7 @@ from calib.kitti import box3d_corners, load_kitti_calib
 from fusion.errors import TrackingError
 from fusion.kitti_results import (
     KITTI_IMAGE_SIZE,
+    SCORE_STEP,
     concat_boxes,
     find_result_file,
     labels_as_results,
@@ -19,6 +20,7 @@ from fusion.kitti_results import (
     read_ground_truth,
     read_results,
     sequence_image_size,
+    track_mean_scores,
     tracks_to_results,
     write_results,
 )
@@ -140,6 +142,23 @@ def test_write_then_read_round_trip(tmp_path) -> None:
     assert back.score.dtype == np.float64
     with pytest.raises(TrackingError, match="not a KITTI class"):
         write_results(tmp_path, "0004", boxes, ["Bus"])
+
+
+def test_track_mean_scores_are_exact_and_stable(tmp_path) -> None:
+    car, ped = GT_CLASSES.index("Car"), GT_CLASSES.index("Pedestrian")
+    row = (0, 0, 0, 1.0, 0, 0, 0.0, 10, 20, 110, 220, 1.5, 1.6, 4.0, 1.0, 1.7, 20.0, 0.1)
+    rows = [(f, c, t, s, *row[4:]) for f, c, t, s in [(0, car, 7, 0.1), (1, car, 7, 0.2), (2, car, 7, 0.4),
+                                                      (0, ped, 7, 3.0), (1, car, 9, -0.3)]]
+    out = track_mean_scores(_boxes(rows))
+    # rows by frame; car 7: mean 0.2333 -> 15/64; pedestrian 7 is another track (same id, other class)
+    np.testing.assert_array_equal(out.score, [15 / 64, 3.0, 15 / 64, -19 / 64, 15 / 64])
+    assert SCORE_STEP == 1 / 64
+    write_results(tmp_path, "0001", out, ["Car"])
+    back = read_results(tmp_path / "Car" / "0001.txt").score
+    np.testing.assert_array_equal(back, [15 / 64, 15 / 64, -19 / 64, 15 / 64])  # exact in six decimals
+    again = np.cumsum(np.full(1000, back[0]))[-1] / 1000  # re-averaging many copies keeps the value
+    assert again == back[0]
+    assert len(track_mean_scores(_boxes([]))) == 0
 
 
 def test_result_without_score_and_labels_as_results(tmp_path) -> None:

@@ -308,3 +308,18 @@ def test_frames_beyond_oxts_and_bad_config(tmp_path):
         build(KittiTrackingSourceConfig, {"sequence": 1})
     with pytest.raises(ConfigError, match="rate"):
         build(KittiTrackingSourceConfig, {"root": str(root), "sequence": 0, "rate": -1.0})
+
+
+def test_folders_given_one_by_one_and_no_labels(tmp_path):
+    root = _write_seq(tmp_path / "a", [_oxts_line(49.0, 8.0, 0.0)] * 3, [LABEL.format(f=0, t=1)],
+                      [DET.format(f=1)])
+    (tmp_path / "calib").mkdir()
+    other = tmp_path / "b"
+    (other / "Car").mkdir(parents=True)
+    (other / "Car" / "0000.txt").write_text(DET.format(f=2) + "\n" + DET.format(f=2) + "\n")
+    seq = KittiTrackingSequence(tmp_path, 0, det_dir=other, oxts_dir=root / "oxts",
+                                label_dir=root / "label_02", calib_dir=tmp_path / "calib")
+    assert len(seq) == 3 and seq.frame_detections(2).frame.tolist() == [2, 2] and len(seq.labels) == 1
+    assert seq.calib_dir == tmp_path / "calib"
+    assert len(KittiTrackingSequence(root, 0, with_labels=False).labels) == 0
+    assert len(KittiTrackingSequence(root, 0).labels) == 1  # the default folders under root
