@@ -35,6 +35,7 @@ def test_pipeline_on_the_mot17_clip(shared_data, shared_model) -> None:
     r = run(str(shared_model("yolox_nano_coco_416.onnx")), str(clip))
     assert r["exit"] == 0 and r["tracked"] == r["frames"] == 8 and r["skipped"] == 0
     st = r["stages"]
-    assert 0 < st["inference"]["p50"] <= st["detections"]["p50"] <= st["tracks"]["p50"]
+    # causal per frame: both outputs arrive after inference ended (their order at the sink is not fixed)
+    assert 0 < st["inference"]["p50"] <= min(st["detections"]["p50"], st["tracks"]["p50"])
     assert st["detector in"]["p50"] >= 0  # capture never after arrival
     assert f"inference p99 + {TARGET_OVERHEAD_MS:.0f} ms" in format_result(r)
