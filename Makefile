@@ -41,8 +41,10 @@ services:
 install-core: $(VENV)/.core
 install: $(VENV)/.full
 
+# the simulator's highway and plaza through the full graph (60 s of scenario time each, scored),
+# then `percept watch` on the shared MOT17 clip when the data and a model are there; out/demo/
 demo: $(VENV)/.core
-	$(VENV)/bin/percept demo
+	$(VENV)/bin/percept demo --out out/demo
 
 lint: $(VENV)/.full
 	$(VENV)/bin/ruff check .

@@ -158,9 +158,11 @@ def register(registry: Any) -> None:
     """Add ``bench bus``, ``bench detect``, ``bench track2d``, ``bench track3d`` and ``bench events``
     to a :class:`percept.cli.CommandRegistry`."""
     from bench import events as bench_events
+    from bench import pipeline as bench_pipeline
 
     _add_bus(registry.bench)
     _add_detect(registry.bench)
     _add_track2d(registry.bench)
     _add_track3d(registry.bench)
     bench_events.register(registry)
+    bench_pipeline.register(registry)

@@ -12,10 +12,8 @@ import argparse
 import json
 import logging
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
 from typing import Any
@@ -70,41 +68,6 @@ def cmd_echo(args: argparse.Namespace) -> int:
     for line in echo(topic=args.topic, count=args.count, timeout_s=args.timeout, values=args.values,
                      on_error=lambda e: log.warning("malformed message: %s", e), **_source(args)):
         _out(json.dumps(line, default=str))
-    return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """The largest end-to-end path that exists today, each node its own process."""
-    from percept.config import build, parse_yaml
-    from percept.graph import GraphConfig, validate
-    from percept.launcher import Launcher
-
-    text = resources.files("percept").joinpath("configs/demo.yaml").read_text(encoding="utf-8")
-    run_dir = Path(tempfile.mkdtemp(prefix="percept-demo-"))
-    data = parse_yaml(text, "percept/configs/demo.yaml")
-    sink_path = run_dir / "sink.jsonl"
-    for node in data["nodes"]:
-        if node["type"] == "jsonl_sink":
-            node["config"]["path"] = str(sink_path)
-    graph = validate(build(GraphConfig, data, "demo"))
-    _out("percept demo: simulator (highway: camera + simulated detector, lidar, radar, ground truth)"
-         " -> relay (latest) -> sink, one process each over ipc. Real detection, tracking and events"
-         " join this demo as they land.")
-    _out(f"running {args.duration:.0f} s in {run_dir} ...")
-    Launcher(graph, run_dir).run(args.duration)
-    lines = [json.loads(x) for x in sink_path.read_text().splitlines()] if sink_path.exists() else []
-    if not lines:
-        _out("the sink received nothing")
-        return 1
-    rows = []
-    for topic in sorted({x["topic"] for x in lines}):
-        got = [x for x in lines if x["topic"] == topic]
-        seqs = sorted(x["seq"] for x in got)
-        lat = sorted((x["received_ns"] - x["stamp_ns"]) / 1e6 for x in got)
-        lost = seqs[-1] - seqs[0] + 1 - len(seqs)
-        rows.append((topic, got[0]["schema"], len(got), lost, lat[len(lat) // 2]))
-    for line in cliutil.table(["topic", "schema", "msgs", "lost", "latency p50 ms"], rows, digits=2):
-        _out(line)
     return 0
 
 
@@ -208,10 +171,6 @@ def _add_builtin_commands(sub: Any) -> None:
     e.add_argument("--values", action="store_true",
                    help="show array contents (as lists; big arrays truncated) instead of dtype and shape")
     e.set_defaults(func=cmd_echo)
-
-    d = sub.add_parser("demo", help="run the built-in demo graph (simulator, relay, sink)")
-    d.add_argument("--duration", type=float, default=5.0, metavar="SEC", help="how long the demo runs")
-    d.set_defaults(func=cmd_demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""Drawing tracks on camera frames: boxes, ids and short trails (zones and event banners later).
+"""Drawing on camera frames: tracks (boxes, ids, short trails), scene zones and event banners.
 
 :class:`TrackDrawer` draws the successive :class:`~percept.messages.Tracks` of one camera (image
 tracks, ``state_fields`` with ``x1, y1, x2, y2`` in pixels) on its frames: each track's box and a
@@ -10,12 +10,16 @@ uint8 (H, W, 3) BGR; drawing never changes the input array.
 from __future__ import annotations
 
 from collections import deque
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from percept.messages import Tracks
 from replay.errors import LogError
 from replay.foxglove import track_columns
+
+if TYPE_CHECKING:
+    from events.scene import Scene
 
 #: State columns of an image track's box, each under its accepted names.
 BOX_FIELDS = (("x1",), ("y1",), ("x2",), ("y2",))
@@ -111,3 +115,48 @@ class TrackDrawer:
         for tid in gone:
             del self._last_seen[tid]
             self._trails.pop(tid, None)
+
+
+def draw_zones(image: np.ndarray, zones: dict[str, np.ndarray], colour: tuple[int, int, int] = (255, 200, 0)
+               ) -> None:
+    """Outline each zone, ``name -> (K, 2)`` polygon in image pixels, and write its name; in place."""
+    import cv2
+
+    for name, polygon in zones.items():
+        pts = np.round(np.asarray(polygon, np.float64)).astype(np.int32).reshape(-1, 1, 2)
+        if len(pts) < 2:
+            continue
+        cv2.polylines(image, [pts], True, colour, 1, cv2.LINE_AA)
+        x, y = (int(v) for v in pts[:, 0].min(axis=0))
+        put_label(image, name, max(x, 0), max(y, 0) + 14, colour)
+
+
+def draw_banners(image: np.ndarray, texts: list[str], colour: tuple[int, int, int] = (0, 0, 255)) -> None:
+    """Write one event banner per text, stacked along the image's top edge, white on ``colour``; in place."""
+    import cv2
+
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.5
+    y = 0
+    for text in texts:
+        (w, h), base = cv2.getTextSize(text, font, scale, 1)
+        cv2.rectangle(image, (0, y), (min(w + 8, image.shape[1]), y + h + base + 6), colour, cv2.FILLED)
+        cv2.putText(image, text, (4, y + h + 3), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
+        y += h + base + 8
+
+
+def scene_zones_in_image(scene: Scene) -> dict[str, np.ndarray]:
+    """The zones of an :class:`events.scene.Scene` as image polygons (pixels): as they are in an
+    ``image``-frame scene, mapped through the inverse homography in a ``ground`` one; none when a
+    ground scene has no homography."""
+    zones = scene.zones
+    if scene.frame == "image":
+        return {name: np.asarray(z.polygon, np.float64) for name, z in zones.items()}
+    h = scene.homography
+    if h is None:
+        return {}
+    inv = np.linalg.inv(np.asarray(h, np.float64))
+    out = {}
+    for name, z in zones.items():
+        pts = np.c_[np.asarray(z.polygon, np.float64), np.ones(len(z.polygon))] @ inv.T
+        out[name] = pts[:, :2] / pts[:, 2:3]
+    return out
