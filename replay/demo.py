@@ -66,7 +66,7 @@ SCENARIOS = (Scenario("highway", "front"), Scenario("plaza", "cctv", PLAZA_SCENE
 
 
 def _sim(duration_s: float, scenario: str) -> NodeConfig:
-    return NodeConfig(name="sim", type="sim", publishes=("camera/", "lidar/", "radar/", "gt/"),
+    return NodeConfig(name="sim", type="sim", publishes=("camera/", "lidar/", "radar/", "gt/", "ego/"),
                       config={"scenario": scenario, "seed": 0, "duration_s": duration_s})
 
 
