@@ -15,7 +15,6 @@ Updates must come in stamp order: an update older than the previous one raises
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,6 +24,7 @@ from events.history import TrackFrame, TrackHistory
 from events.lifecycle import Lifecycle
 from events.rules import RULE_TYPES, Hit, Rule
 from events.scene import Scene, SceneRule
+from percept.counters import Counters
 from percept.messages import Event, Tracks, TrackStatus
 
 
@@ -46,17 +46,9 @@ def build_rules(specs: Sequence[SceneRule], scene: Scene, history: TrackHistory)
     return out
 
 
-@dataclass
-class EngineStats:
+class EngineStats(Counters, ints="updates rows eligible uncertain hits events"):
     """Counters: updates processed, rows seen, rows used by the rules (eligible), rows left out of
     zone and line rules for their uncertainty, hits and events emitted."""
-
-    updates: int = 0
-    rows: int = 0
-    eligible: int = 0
-    uncertain: int = 0
-    hits: int = 0
-    events: int = 0
 
 
 class EventEngine:

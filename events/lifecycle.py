@@ -29,6 +29,7 @@ import numpy as np
 
 from events.history import TrackFrame
 from events.rules_base import Hit, Rule
+from percept.counters import Counters
 from percept.messages import Event, EventPhase
 
 Place = tuple[str, str]  # (rule name, zone)
@@ -90,15 +91,8 @@ class _Live:
     xy: tuple[float, float] | None = None
 
 
-@dataclass
-class LifecycleStats:
+class LifecycleStats(Counters, ints="started updated ended suppressed merged"):
     """Counters: events by phase, hits suppressed by the cooldown, live events re-keyed (id switch)."""
-
-    started: int = 0
-    updated: int = 0
-    ended: int = 0
-    suppressed: int = 0
-    merged: int = 0
 
 
 class Lifecycle:

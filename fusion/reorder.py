@@ -14,22 +14,16 @@ import heapq
 import itertools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from fusion.errors import TrackingError
+from percept.counters import Counters
 
 T = TypeVar("T")
 
 
-@dataclass
-class ReorderStats:
+class ReorderStats(Counters, ints="accepted released late overflow"):
     """Counters: accepted, released, late (dropped) and overflow (dropped) measurements."""
-
-    accepted: int = 0
-    released: int = 0
-    late: int = 0
-    overflow: int = 0
 
 
 class ReorderBuffer(Generic[T]):

@@ -33,6 +33,7 @@ from fusion.cmc import estimate_camera_motion
 from fusion.errors import TrackingError
 from fusion.lifecycle import IdCounter, LifecycleConfig, Track, TrackState, initiate, mark_missed, reported
 from fusion.motion import BoxMotion, BoxMotionConfig
+from percept.counters import Counters
 from percept.detections import Detections
 
 log = logging.getLogger(__name__)
@@ -82,14 +83,8 @@ class Tracker2DConfig:
                                 f"got {self.cost!r}")
 
 
-@dataclass
-class TrackerStats:
+class TrackerStats(Counters, ints="frames dropped_invalid dropped_small out_of_order"):
     """Counters: frames processed, boxes dropped (invalid / too small), frames out of order."""
-
-    frames: int = 0
-    dropped_invalid: int = 0
-    dropped_small: int = 0
-    out_of_order: int = 0
 
 
 class Tracker2D:

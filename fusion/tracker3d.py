@@ -48,6 +48,7 @@ from fusion.lifecycle import (
     tracks_message,
 )
 from fusion.motion3d import BoxMotion3D, BoxMotion3DConfig
+from percept.counters import Counters
 from percept.messages import Detections3D, Tracks
 
 log = logging.getLogger(__name__)
@@ -100,14 +101,8 @@ class Tracker3DConfig:
             raise TrackingError(f"Tracker3DConfig.max_dist_m: expected > 0, got {self.max_dist_m!r}")
 
 
-@dataclass
-class Tracker3DStats:
+class Tracker3DStats(Counters, ints="frames dropped_invalid dropped_low out_of_order"):
     """Counters: frames processed, boxes dropped (invalid / low score), frames out of order."""
-
-    frames: int = 0
-    dropped_invalid: int = 0
-    dropped_low: int = 0
-    out_of_order: int = 0
 
 
 class Tracker3D:

@@ -12,45 +12,24 @@ from percept.errors import (
     PerceptError,
 )
 from percept.message import Message
-from percept.messages import (
-    Detections2D,
-    Detections3D,
-    Event,
-    Image,
-    NodeStats,
-    PointCloud,
-    Pose,
-    RadarScan,
-    Severity,
-    Tracks,
-    TrackStatus,
-)
+from percept.messages import *  # noqa: F403  (the message types, re-exported as they list them)
+from percept.messages import __all__ as _MESSAGE_TYPES
 
 __version__ = "0.1.0"
 
 __all__ = [
+    *_MESSAGE_TYPES,
     "BusError",
     "CodecLimits",
     "ConfigError",
     "Control",
     "DecodeError",
     "Detections",
-    "Detections2D",
-    "Detections3D",
     "Envelope",
-    "Event",
     "GraphError",
-    "Image",
     "Message",
     "MessageError",
-    "NodeStats",
     "PerceptError",
-    "PointCloud",
-    "Pose",
-    "RadarScan",
-    "Severity",
-    "TrackStatus",
-    "Tracks",
     "decode",
     "encode",
 ]

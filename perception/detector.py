@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from percept.counters import Counters
 from percept.detections import Detections
 from perception.backends import make_backend, model_info_for
 from perception.backends.base import Backend
@@ -30,14 +30,8 @@ from perception.tiling import detect_tiled
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class StageTimings:
+class StageTimings(Counters, ints="batch_size", floats="preprocess_ms infer_ms postprocess_ms"):
     """Wall time of the last :meth:`Detector.detect` call per stage, in milliseconds."""
-
-    preprocess_ms: float = 0.0
-    infer_ms: float = 0.0
-    postprocess_ms: float = 0.0
-    batch_size: int = 0
 
     @property
     def total_ms(self) -> float:

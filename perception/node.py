@@ -36,10 +36,11 @@ for the batch to fill. A frame that cannot be decoded or detected is counted in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from percept.counters import Counters
 from percept.message import Message
 from percept.messages import Detections2D, Image
 from percept.node import NodeContext, SequencedProcessor
@@ -97,8 +98,8 @@ def output_topic(topic: str, suffix: str = "detections") -> str:
     return f"{topic.rstrip('/')}/{suffix}"
 
 
-@dataclass
-class DetectorNodeStats:
+class DetectorNodeStats(Counters, ints="frames_in superseded bad_frames ignored frames_out batches",
+                        maps="batch_sizes"):
     """Counters of a :class:`DetectorNode` (totals since start).
 
     Attributes:
@@ -110,14 +111,6 @@ class DetectorNodeStats:
         batches: detector calls that produced output.
         batch_sizes: how many batches had each size (images per detector call).
     """
-
-    frames_in: int = 0
-    superseded: int = 0
-    bad_frames: int = 0
-    ignored: int = 0
-    frames_out: int = 0
-    batches: int = 0
-    batch_sizes: dict[int, int] = field(default_factory=dict)
 
 
 class DetectorNode(SequencedProcessor):

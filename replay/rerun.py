@@ -16,12 +16,12 @@ import logging
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from percept.clock import VirtualClock
 from percept.codec import decode
+from percept.counters import Counters
 from percept.errors import DecodeError
 from percept.graph import GraphConfig, NodeConfig, load_graph
 from percept.message import Message
@@ -34,8 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class RerunStats:
+class RerunStats(Counters, ints="inputs outputs decode_errors", floats="span_s wall_s", maps="per_topic"):
     """Outcome of one re-run.
 
     Attributes:
@@ -46,13 +45,6 @@ class RerunStats:
         wall_s: wall time the re-run took, seconds.
         per_topic: output messages per topic.
     """
-
-    inputs: int = 0
-    outputs: int = 0
-    decode_errors: int = 0
-    span_s: float = 0.0
-    wall_s: float = 0.0
-    per_topic: dict[str, int] = field(default_factory=dict)
 
     @property
     def speed_x(self) -> float:

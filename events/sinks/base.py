@@ -3,16 +3,15 @@ delay."""
 
 from __future__ import annotations
 
-import dataclasses
 import random
-from dataclasses import dataclass
 from typing import Protocol
 
+from percept.counters import Counters, CounterValue
 from percept.messages import Event
 
 
-@dataclass
-class SinkStats:
+class SinkStats(Counters, ints="accepted delivered failed overflow retries connects disconnects "
+                                "connect_failures"):
     """Counters of one sink, totals since it was made (events, not transport messages).
 
     Each counter has one writer (the caller's thread or the sink's worker thread), so reading
@@ -31,23 +30,14 @@ class SinkStats:
         connect_failures: connection attempts that failed (MQTT).
     """
 
-    accepted: int = 0
-    delivered: int = 0
-    failed: int = 0
-    overflow: int = 0
-    retries: int = 0
-    connects: int = 0
-    disconnects: int = 0
-    connect_failures: int = 0
-
     @property
     def pending(self) -> int:
         """Events accepted but neither delivered, failed nor dropped yet (queued or in flight)."""
         return self.accepted - self.delivered - self.failed - self.overflow
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, CounterValue]:
         """A snapshot of the counters, ``pending`` included."""
-        return {**dataclasses.asdict(self), "pending": self.pending}
+        return {**super().as_dict(), "pending": self.pending}
 
 
 class EventSink(Protocol):

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from percept.counters import Counters
 from percept.message import Message
 from percept.messages import Detections3D
 from percept.node import Processor
@@ -25,8 +26,7 @@ class ObjectConfigError(DetectorError, ValueError):
     """An object-extraction config field is out of range; the message names the field."""
 
 
-@dataclass
-class ObjectNodeStats:
+class ObjectNodeStats(Counters, ints="inputs bad_inputs ignored outputs objects"):
     """Counters of an object-extraction node (totals since start).
 
     Attributes:
@@ -35,12 +35,6 @@ class ObjectNodeStats:
         ignored: other messages.
         outputs: ``Detections3D`` published; objects: boxes in them.
     """
-
-    inputs: int = 0
-    bad_inputs: int = 0
-    ignored: int = 0
-    outputs: int = 0
-    objects: int = 0
 
 
 class ObjectNode(Processor):

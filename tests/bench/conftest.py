@@ -7,14 +7,10 @@ import argparse
 import pytest
 
 from bench.cli import register
-from percept.cli import CommandRegistry
+from tests.cli_parser import percept_parser
 
 
 @pytest.fixture
 def bench_parser() -> argparse.ArgumentParser:
     """A ``percept`` parser built as ``percept.cli`` builds it, with only ``bench.cli.register``."""
-    parser = argparse.ArgumentParser(prog="percept")
-    sub = parser.add_subparsers(dest="command", required=True)
-    bsub = sub.add_parser("bench").add_subparsers(dest="bench", required=True)
-    register(CommandRegistry(commands=sub, bench=bsub))
-    return parser
+    return percept_parser(register)

@@ -3,7 +3,6 @@ plaza end to end (sim -> events node -> JSONL -> evaluation)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from bench.events_plaza import simulate, write_jsonl
 from events.cli import register
 from events.evaluate import EventRecord, distinct, evaluate, evaluate_files, format_table, match
-from percept.cli import CommandRegistry
+from tests.cli_parser import percept_parser
 
 S = 1_000_000_000
 
@@ -65,14 +64,10 @@ def test_precision_recall_latency_and_delay() -> None:
 
 
 def _run_cli(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="percept")
-    sub = p.add_subparsers(dest="command", required=True)
-    registry = CommandRegistry(commands=sub, bench=sub.add_parser("bench").add_subparsers())
     from fusion.eval_cli import register as register_fusion
 
-    register_fusion(registry)  # `percept eval` exists already: `events` joins `mot` under it
-    register(registry)
-    args = p.parse_args(argv)
+    # `percept eval` exists already: `events` joins `mot` under it
+    args = percept_parser(register_fusion, register).parse_args(argv)
     return int(args.func(args))
 
 

@@ -3,7 +3,6 @@ real MOT15 sequence; detections beyond seqLength are dropped and counted."""
 
 from __future__ import annotations
 
-import argparse
 import logging
 
 import numpy as np
@@ -18,10 +17,10 @@ from fusion.mot import (
     write_mot_results,
 )
 from fusion.mot_eval import load_mot
-from percept.cli import CommandRegistry
 from percept.detections import Detections
 from sensors.datasets.mot_format import MotSequence, read_mot_rows, read_seqinfo
 from sensors.errors import SensorError
+from tests.cli_parser import percept_parser
 
 
 def test_results_round_trip(tmp_path) -> None:
@@ -95,8 +94,7 @@ def test_detections_beyond_seq_length_are_dropped_and_counted(tmp_path, caplog) 
     assert "2 detections in frames 6..7 beyond seqLength 5" in caplog.text
     free = track_mot_file(det)  # no seqinfo: every detection frame, 25 Hz
     assert (free.frames, free.frame_rate, free.dropped) == (7, 25.0, 0)
-    parser = argparse.ArgumentParser(prog="percept")
-    register(CommandRegistry(commands=parser.add_subparsers(dest="command"), bench=None))
+    parser = percept_parser(register)
     args = parser.parse_args(["track2d", "--mot-det", str(det), "--seqinfo", str(ini),
                               "--out", str(tmp_path / "res.txt")])
     with caplog.at_level(logging.INFO):
@@ -159,8 +157,7 @@ def test_detect_jsonl_is_read_by_format_and_tracked(tmp_path) -> None:
 def test_track2d_cli_reads_detect_jsonl(tmp_path, caplog) -> None:
     path = tmp_path / "dets.jsonl"
     _detect_jsonl(path, 8)
-    parser = argparse.ArgumentParser(prog="percept")
-    register(CommandRegistry(commands=parser.add_subparsers(dest="command"), bench=None))
+    parser = percept_parser(register)
     out = tmp_path / "res.txt"
     args = parser.parse_args(["track2d", "--det", str(path), "--classes", "person", "--out", str(out)])
     with caplog.at_level(logging.INFO):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 
 import cv2
@@ -14,13 +13,13 @@ from fusion.cli import register
 from fusion.lifecycle import TrackState
 from fusion.node import STATE_FIELDS, Tracker2DNode, Tracker2DNodeConfig, output_topic
 from fusion.tracker2d import Tracker2D, Tracker2DConfig
-from percept.cli import CommandRegistry
 from percept.config import build
 from percept.detections import Detections
 from percept.errors import ConfigError
 from percept.graph import GraphConfig, validate
 from percept.messages import Detections2D, Image, Tracks, TrackStatus
 from percept.node import LocalRunner, make_processor
+from tests.cli_parser import percept_parser
 
 DT_NS = 40_000_000
 
@@ -169,10 +168,7 @@ def test_graph_subscribes_the_cmc_tracker_to_its_images(caplog: pytest.LogCaptur
 
 def test_cli_track2d_on_tud_campus(shared_data, tmp_path) -> None:
     seq = shared_data("mot15", "TUD-Campus")
-    parser = argparse.ArgumentParser(prog="percept")
-    sub = parser.add_subparsers(dest="command", required=True)
-    bench = argparse.ArgumentParser(prog="bench").add_subparsers()
-    register(CommandRegistry(commands=sub, bench=bench))
+    parser = percept_parser(register)
     out = tmp_path / "res.txt"
     args = parser.parse_args(["track2d", "--mot-det", str(seq / "det" / "det.txt"),
                               "--seqinfo", str(seq / "seqinfo.ini"), "--out", str(out)])

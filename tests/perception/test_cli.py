@@ -10,20 +10,16 @@ import cv2
 import numpy as np
 import pytest
 
-from percept.cli import CommandRegistry
 from perception.cli import count_frames, iter_frames, register
 from perception.errors import DetectorError
+from tests.cli_parser import percept_parser
 
 KEYS = {"source", "frame", "stamp_ns", "detections"}
 DET_KEYS = {"xyxy", "confidence", "class_id", "class_name"}
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="percept")
-    sub = p.add_subparsers(dest="command", required=True)
-    bsub = sub.add_parser("bench").add_subparsers(dest="bench", required=True)
-    register(CommandRegistry(commands=sub, bench=bsub))
-    return p
+    return percept_parser(register)
 
 
 def _run(*argv: str) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import time
@@ -14,7 +13,6 @@ import pytest
 from events.engine import EventEngine
 from events.errors import EventsError
 from events.jsonl import event_to_json, read_events_jsonl
-from percept.cli import CommandRegistry
 from percept.detections import Detections
 from percept.errors import ConfigError
 from percept.messages import Event, Tracks
@@ -28,6 +26,7 @@ from replay.pipeline import (
     read_scores,
     write_scores,
 )
+from tests.cli_parser import percept_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 PED2 = ROOT / "configs" / "scenes" / "ucsd-ped2.yaml"
@@ -167,10 +166,7 @@ def test_labels_and_auc_table(tmp_path) -> None:
 
 
 def anomaly_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="percept")
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(CommandRegistry(commands=sub, bench=argparse.ArgumentParser().add_subparsers()))
-    args = parser.parse_args(argv)
+    args = percept_parser(register).parse_args(argv)
     return args.func(args)
 
 

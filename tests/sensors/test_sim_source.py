@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from percept.bus import Subscriber
-from percept.cli import CommandRegistry
 from percept.codec import decode, encode
 from percept.messages import Detections2D, Event, Image, PointCloud, Pose, RadarScan, Tracks
 from percept.node import LocalRunner
 from sensors.cli import register
 from sensors.sim.source import SimSource, SimSourceConfig
+from tests.cli_parser import percept_parser
 
 
 def _run(scenario: str, seed: int, seconds: float, **kw) -> tuple[SimSource, list, list[int]]:
@@ -171,10 +171,7 @@ def test_plaza_publishes_each_scripted_event():
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="percept")
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(CommandRegistry(commands=sub, bench=None))
-    return parser.parse_args(argv)
+    return percept_parser(register).parse_args(argv)
 
 
 @pytest.mark.parametrize("rate", ["max", "4.0"])
