@@ -26,19 +26,17 @@ from filterpy.kalman import KalmanFilter
 from fusion.errors import TrackingError
 from fusion.geometry3d import VERTICAL_AXES, wrap_angle
 from fusion.kalman_box import KalmanBoxModel
+from percept.config import require_positive
 
 NDIM = 7  # measured quantities: x, y, z, yaw, length, width, height
 
 
 @dataclass(frozen=True)
-class BoxMotion3DConfig:
-    """Noise of the 3D box motion model (standard deviations).
+class BoxProcessNoise:
+    """Process noise and initial velocity uncertainty of a 3D box track (standard deviations): the
+    parameters :class:`BoxMotion3DConfig` and :class:`fusion.motion_world.MotionNoise` share.
 
     Attributes:
-        vertical: the frame's vertical axis, ``"y"`` (camera, y down) or ``"z"`` (z up).
-        meas_std_position: centre measurement noise per axis (m).
-        meas_std_yaw: heading measurement noise (rad).
-        meas_std_size: length/width/height measurement noise (m).
         accel_std: ground-plane acceleration noise (m/s²).
         vertical_accel_std: vertical acceleration noise (m/s²).
         yaw_rate_std: heading random walk (rad/√s).
@@ -46,10 +44,6 @@ class BoxMotion3DConfig:
         init_velocity_std: velocity uncertainty of a new track (m/s).
     """
 
-    vertical: str = "y"
-    meas_std_position: float = 0.3
-    meas_std_yaw: float = 0.3
-    meas_std_size: float = 0.2
     accel_std: float = 4.0
     vertical_accel_std: float = 0.5
     yaw_rate_std: float = 0.5
@@ -57,14 +51,35 @@ class BoxMotion3DConfig:
     init_velocity_std: float = 10.0
 
     def __post_init__(self) -> None:
+        require_positive(self, ("accel_std", "vertical_accel_std", "yaw_rate_std", "size_rate_std",
+                                "init_velocity_std"), type(self).__name__, error=TrackingError)
+
+
+@dataclass(frozen=True)
+class BoxMotion3DConfig(BoxProcessNoise):
+    """Noise of the 3D box motion model (standard deviations).
+
+    Attributes:
+        vertical: the frame's vertical axis, ``"y"`` (camera, y down) or ``"z"`` (z up).
+        meas_std_position: centre measurement noise per axis (m).
+        meas_std_yaw: heading measurement noise (rad).
+        meas_std_size: length/width/height measurement noise (m).
+        accel_std, vertical_accel_std, yaw_rate_std, size_rate_std, init_velocity_std: see
+            :class:`BoxProcessNoise`.
+    """
+
+    vertical: str = "y"
+    meas_std_position: float = 0.3
+    meas_std_yaw: float = 0.3
+    meas_std_size: float = 0.2
+
+    def __post_init__(self) -> None:
         if self.vertical not in VERTICAL_AXES:
             raise TrackingError(f"BoxMotion3DConfig.vertical: expected one of {VERTICAL_AXES}, "
                                 f"got {self.vertical!r}")
-        for name in ("meas_std_position", "meas_std_yaw", "meas_std_size", "accel_std", "vertical_accel_std",
-                     "yaw_rate_std", "size_rate_std", "init_velocity_std"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise TrackingError(f"BoxMotion3DConfig.{name}: expected a finite number > 0, got {value!r}")
+        require_positive(self, ("meas_std_position", "meas_std_yaw", "meas_std_size"), "BoxMotion3DConfig",
+                         error=TrackingError)
+        super().__post_init__()
 
 
 @functools.lru_cache(maxsize=64)

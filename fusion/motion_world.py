@@ -32,6 +32,8 @@ import numpy as np
 
 from fusion.errors import TrackingError
 from fusion.geometry3d import wrap_angle
+from fusion.motion3d import BoxProcessNoise
+from percept.config import require_positive
 
 NSTATE = 10
 NBOX = 7  # x, y, z, yaw, length, width, height
@@ -39,7 +41,7 @@ MODELS = ("cv", "ctrv")
 
 
 @dataclass(frozen=True)
-class MotionNoise:
+class MotionNoise(BoxProcessNoise):
     """Process noise and initial uncertainty of one class (standard deviations).
 
     Attributes:
@@ -57,15 +59,13 @@ class MotionNoise:
         size_rate_std: size random walk, m/√s.
         init_velocity_std: velocity (CV) or speed (CTRV) uncertainty of a new track, m/s.
         init_yaw_rate_std: yaw-rate uncertainty of a new CTRV track, rad/s.
+
+    ``accel_std``, ``vertical_accel_std``, ``yaw_rate_std``, ``size_rate_std`` and
+    ``init_velocity_std`` are those of :class:`fusion.motion3d.BoxProcessNoise`.
     """
 
     model: Literal["cv", "ctrv"] = "cv"
-    accel_std: float = 4.0
-    vertical_accel_std: float = 0.5
-    yaw_rate_std: float = 0.5
     yaw_accel_std: float = 1.0
-    size_rate_std: float = 0.05
-    init_velocity_std: float = 10.0
     init_yaw_rate_std: float = 0.5
     lateral_accel_std: float | None = None
     init_lateral_velocity_std: float | None = None
@@ -78,11 +78,8 @@ class MotionNoise:
                 raise TrackingError(f"MotionNoise.{name}: expected a finite number > 0, got {lat!r}")
         if self.model not in MODELS:
             raise TrackingError(f"MotionNoise.model: expected one of {MODELS}, got {self.model!r}")
-        for name in ("accel_std", "vertical_accel_std", "yaw_rate_std", "yaw_accel_std", "size_rate_std",
-                     "init_velocity_std", "init_yaw_rate_std"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise TrackingError(f"MotionNoise.{name}: expected a finite number > 0, got {value!r}")
+        require_positive(self, ("yaw_accel_std", "init_yaw_rate_std"), "MotionNoise", error=TrackingError)
+        super().__post_init__()
 
 
 class MotionModel:

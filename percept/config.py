@@ -9,9 +9,10 @@ path (``nodes[1].config.rate_hz``). Nested dataclasses, ``tuple[...]``, ``list``
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -60,6 +61,22 @@ def load_yaml(path: str | Path, *, first_document: bool = False) -> Any:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(f"{p}: cannot read: {reason}") from exc
     return parse_yaml(text, str(p), first_document=first_document)
+
+
+def require_positive(obj: object, names: Iterable[str], owner: str = "", *,
+                     error: type[Exception] = ConfigError, zero: bool = False, noun: str = "number") -> None:
+    """Check that the attributes ``names`` of a config ``obj`` are finite numbers > 0 (``>= 0`` with
+    ``zero``): the one validation loop of the configs' ``__post_init__``.
+
+    Raises ``error("OWNER.NAME: expected a finite NOUN > 0, got VALUE")`` (no ``OWNER.`` when
+    ``owner`` is empty) for the first attribute that is not.
+    """
+    for name in names:
+        value = getattr(obj, name)
+        if isinstance(value, int | float) and math.isfinite(value) and (value >= 0 if zero else value > 0):
+            continue
+        key = f"{owner}.{name}" if owner else name
+        raise error(f"{key}: expected a finite {noun} {'>=' if zero else '>'} 0, got {value!r}")
 
 
 def build(cls: type[T], data: Mapping[str, Any] | None, where: str = "config") -> T:

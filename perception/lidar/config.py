@@ -11,17 +11,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from perception.lidar.base import require
+from percept.config import require_positive
+from perception.lidar.base import ObjectConfigError, require
 
 __all__ = ["DEFAULT_CLASSES", "BoxConfig", "ClassPrior", "ClusterConfig", "GroundConfig",
            "LidarObjectsConfig"]
 
 
 def _positive(owner: str, obj: object, *names: str) -> None:
-    for name in names:
-        v = getattr(obj, name)
-        key = f"{owner}.{name}" if owner else name
-        require(math.isfinite(v) and v > 0, key, f"expected a finite value > 0, got {v}")
+    require_positive(obj, names, owner, error=ObjectConfigError, noun="value")
 
 
 @dataclass(frozen=True)

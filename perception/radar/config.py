@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from perception.lidar.base import require
+from percept.config import require_positive
+from perception.lidar.base import ObjectConfigError, require
 
 __all__ = ["CLASS_NAMES", "RadarObjectsConfig"]
 
@@ -66,15 +67,10 @@ class RadarObjectsConfig:
     def __post_init__(self) -> None:
         require(bool(self.velocity_field), "velocity_field", "expected a non-empty field name")
         require(not math.isnan(self.min_rcs), "min_rcs", "expected a number (may be -inf), got NaN")
-        for name in ("moving_speed", "margin"):
-            v = getattr(self, name)
-            require(math.isfinite(v) and v >= 0, name, f"expected a finite value >= 0, got {v}")
-        for name in ("eps", "max_range", "support_points", "min_azimuth_spread_deg", "max_azimuth_deg",
-                     "max_height"):
-            v = getattr(self, name)
-            require(math.isfinite(v) and v > 0, name, f"expected a finite value > 0, got {v}")
-        require(math.isfinite(self.velocity_weight) and self.velocity_weight >= 0, "velocity_weight",
-                f"expected a finite value >= 0, got {self.velocity_weight}")
+        require_positive(self, ("moving_speed", "margin", "velocity_weight"), error=ObjectConfigError,
+                         zero=True, noun="value")
+        require_positive(self, ("eps", "max_range", "support_points", "min_azimuth_spread_deg",
+                                "max_azimuth_deg", "max_height"), error=ObjectConfigError, noun="value")
         require(self.min_neighbours >= 1, "min_neighbours", f"expected >= 1, got {self.min_neighbours}")
         require(self.min_points >= 1, "min_points", f"expected >= 1, got {self.min_points}")
         require(len(self.min_size) == 3 and all(math.isfinite(v) and v > 0 for v in self.min_size),
