@@ -60,6 +60,17 @@ def table(rows: list[dict]) -> str:
     return markdown_table(header, cells)
 
 
+def report(title: str, rows: list[dict], table_text: str, summary: str, json_out: Path | None,
+           meta: dict[str, object]) -> None:
+    """Print ``title``, the markdown ``table_text`` and the ``summary`` line of a bench run (this one
+    and :mod:`bench.radar_objects`); with ``json_out`` also write ``{**meta, "rows": rows}`` there."""
+    print(title)
+    print(table_text)
+    print(summary)
+    if json_out:
+        json_out.write_text(json.dumps({**meta, "rows": rows}, indent=1))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--max-range", type=float, default=30.0, help="labels up to this distance count (m)")
@@ -73,16 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     roots = {"kitti": data_path("kitti_object", "training"), "vod": data_path("vod", "lidar", "training")}
     results = evaluate_roots(LidarObjectExtractor(cfg), roots, max_range=args.max_range)
     rows = [row(r) for r in [*results, total(results)]]
-    print(f"lidar objects, labels within {args.max_range:g} m, match: centre within 1 m; ground "
-          f"{cfg.ground.method}, clustering {cfg.cluster.method}, boxes {cfg.box.method}")
-    print(table(rows))
     t = rows[-1]
     recall = t["cars_found"] / t["cars"] if t["cars"] else float("nan")
-    print(f"Car recall {recall:.2f} ({t['cars_found']} / {t['cars']}); all labels "
-          f"{t['objects_found']} / {t['objects']}; false {t['false']} of {t['detections_in_view']} in view")
-    if args.json:
-        args.json.write_text(json.dumps({"max_range_m": args.max_range, "config": dataclasses.asdict(cfg),
-                                         "rows": rows}, indent=1))
+    report(f"lidar objects, labels within {args.max_range:g} m, match: centre within 1 m; ground "
+           f"{cfg.ground.method}, clustering {cfg.cluster.method}, boxes {cfg.box.method}", rows, table(rows),
+           f"Car recall {recall:.2f} ({t['cars_found']} / {t['cars']}); all labels "
+           f"{t['objects_found']} / {t['objects']}; false {t['false']} of {t['detections_in_view']} in view",
+           args.json, {"max_range_m": args.max_range, "config": dataclasses.asdict(cfg)})
     return 0
 
 
