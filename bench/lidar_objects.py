@@ -19,6 +19,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.tables import markdown_table
@@ -60,13 +61,20 @@ def table(rows: list[dict]) -> str:
     return markdown_table(header, cells)
 
 
-def report(title: str, rows: list[dict], table_text: str, summary: str, json_out: Path | None,
-           meta: dict[str, object]) -> None:
-    """Print ``title``, the markdown ``table_text`` and the ``summary`` line of a bench run (this one
-    and :mod:`bench.radar_objects`); with ``json_out`` also write ``{**meta, "rows": rows}`` there."""
+def summary(t: dict) -> str:
+    """One line on the ``total`` row ``t``: Car recall, all labels found, false detections."""
+    recall = t["cars_found"] / t["cars"] if t["cars"] else float("nan")
+    return (f"Car recall {recall:.2f} ({t['cars_found']} / {t['cars']}); all labels "
+            f"{t['objects_found']} / {t['objects']}; false {t['false']} of {t['detections_in_view']} in view")
+
+
+def report(title: str, rows: list[dict], table: Callable[[list[dict]], str], summary: Callable[[dict], str],
+           json_out: Path | None, meta: dict[str, object]) -> None:
+    """Print ``title``, ``table(rows)`` and ``summary(rows[-1])`` (the total row) of a bench run (this
+    one and :mod:`bench.radar_objects`); with ``json_out`` also write ``{**meta, "rows": rows}`` there."""
     print(title)
-    print(table_text)
-    print(summary)
+    print(table(rows))
+    print(summary(rows[-1]))
     if json_out:
         json_out.write_text(json.dumps({**meta, "rows": rows}, indent=1))
 
@@ -84,13 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     roots = {"kitti": data_path("kitti_object", "training"), "vod": data_path("vod", "lidar", "training")}
     results = evaluate_roots(LidarObjectExtractor(cfg), roots, max_range=args.max_range)
     rows = [row(r) for r in [*results, total(results)]]
-    t = rows[-1]
-    recall = t["cars_found"] / t["cars"] if t["cars"] else float("nan")
-    report(f"lidar objects, labels within {args.max_range:g} m, match: centre within 1 m; ground "
-           f"{cfg.ground.method}, clustering {cfg.cluster.method}, boxes {cfg.box.method}", rows, table(rows),
-           f"Car recall {recall:.2f} ({t['cars_found']} / {t['cars']}); all labels "
-           f"{t['objects_found']} / {t['objects']}; false {t['false']} of {t['detections_in_view']} in view",
-           args.json, {"max_range_m": args.max_range, "config": dataclasses.asdict(cfg)})
+    title = (f"lidar objects, labels within {args.max_range:g} m, match: centre within 1 m; ground "
+             f"{cfg.ground.method}, clustering {cfg.cluster.method}, boxes {cfg.box.method}")
+    meta = {"max_range_m": args.max_range, "config": dataclasses.asdict(cfg)}
+    report(title, rows, table, summary, args.json, meta)
     return 0
 
 

@@ -26,8 +26,14 @@ def test_bench_tables_render_their_rows():
 def test_bench_report_prints_and_writes_the_rows(tmp_path, capsys):
     rows = [{"sample": "a", "n": 1}, {"sample": "total", "n": 1}]
     out = tmp_path / "rows.json"
-    report("title", rows, "| table |", "summary", out, {"max_dist_m": 2.0, "config": {"eps": 1.0}})
-    assert capsys.readouterr().out == "title\n| table |\nsummary\n"
+    def table(rs: list[dict]) -> str:
+        return f"| {len(rs)} rows |"
+
+    def summary(t: dict) -> str:
+        return f"{t['sample']}: {t['n']}"
+
+    report("title", rows, table, summary, out, {"max_dist_m": 2.0, "config": {"eps": 1.0}})
+    assert capsys.readouterr().out == "title\n| 2 rows |\ntotal: 1\n"
     assert json.loads(out.read_text()) == {"max_dist_m": 2.0, "config": {"eps": 1.0}, "rows": rows}
-    report("title", rows, "| table |", "summary", None, {})
+    report("title", rows, table, summary, None, {})
     assert capsys.readouterr().out.count("\n") == 3
