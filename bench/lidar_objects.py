@@ -19,6 +19,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.tables import markdown_table
@@ -60,6 +61,24 @@ def table(rows: list[dict]) -> str:
     return markdown_table(header, cells)
 
 
+def summary(t: dict) -> str:
+    """One line on the ``total`` row ``t``: Car recall, all labels found, false detections."""
+    recall = t["cars_found"] / t["cars"] if t["cars"] else float("nan")
+    return (f"Car recall {recall:.2f} ({t['cars_found']} / {t['cars']}); all labels "
+            f"{t['objects_found']} / {t['objects']}; false {t['false']} of {t['detections_in_view']} in view")
+
+
+def report(title: str, rows: list[dict], table: Callable[[list[dict]], str], summary: Callable[[dict], str],
+           json_out: Path | None, meta: dict[str, object]) -> None:
+    """Print ``title``, ``table(rows)`` and ``summary(rows[-1])`` (the total row) of a bench run (this
+    one and :mod:`bench.radar_objects`); with ``json_out`` also write ``{**meta, "rows": rows}`` there."""
+    print(title)
+    print(table(rows))
+    print(summary(rows[-1]))
+    if json_out:
+        json_out.write_text(json.dumps({**meta, "rows": rows}, indent=1))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--max-range", type=float, default=30.0, help="labels up to this distance count (m)")
@@ -73,16 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     roots = {"kitti": data_path("kitti_object", "training"), "vod": data_path("vod", "lidar", "training")}
     results = evaluate_roots(LidarObjectExtractor(cfg), roots, max_range=args.max_range)
     rows = [row(r) for r in [*results, total(results)]]
-    print(f"lidar objects, labels within {args.max_range:g} m, match: centre within 1 m; ground "
-          f"{cfg.ground.method}, clustering {cfg.cluster.method}, boxes {cfg.box.method}")
-    print(table(rows))
-    t = rows[-1]
-    recall = t["cars_found"] / t["cars"] if t["cars"] else float("nan")
-    print(f"Car recall {recall:.2f} ({t['cars_found']} / {t['cars']}); all labels "
-          f"{t['objects_found']} / {t['objects']}; false {t['false']} of {t['detections_in_view']} in view")
-    if args.json:
-        args.json.write_text(json.dumps({"max_range_m": args.max_range, "config": dataclasses.asdict(cfg),
-                                         "rows": rows}, indent=1))
+    title = (f"lidar objects, labels within {args.max_range:g} m, match: centre within 1 m; ground "
+             f"{cfg.ground.method}, clustering {cfg.cluster.method}, boxes {cfg.box.method}")
+    meta = {"max_range_m": args.max_range, "config": dataclasses.asdict(cfg)}
+    report(title, rows, table, summary, args.json, meta)
     return 0
 
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
+from bench.lidar_objects import report
 from bench.tables import markdown_table
 from percept.config import build, load_yaml
 from percept.data import data_path
@@ -46,6 +46,13 @@ def table(rows: list[dict]) -> str:
     return markdown_table(header, cells)
 
 
+def summary(t: dict) -> str:
+    """One line on the ``total`` row ``t``: moving objects found, false clusters."""
+    return (f"moving objects found {t['moving_found']} / {t['moving']} "
+            f"({t['visible_found']} / {t['visible']} with radar targets); "
+            f"false clusters {t['false']} of {t['clusters_in_view']} in view")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", type=Path, help="YAML mapping of RadarObjectsConfig")
@@ -56,14 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = build(RadarObjectsConfig, data, str(args.config or "config"))
     results = evaluate_vod(RadarObjectClusterer(cfg), data_path("vod"), max_dist=args.max_dist)
     rows = [row(r) for r in [*results, total(results)]]
-    print(f"radar objects on View-of-Delft, found: moving cluster within {args.max_dist:g} m (ground plane)")
-    print(table(rows))
-    t = rows[-1]
-    print(f"moving objects found {t['moving_found']} / {t['moving']} ({t['visible_found']} / {t['visible']} "
-          f"with radar targets); false clusters {t['false']} of {t['clusters_in_view']} in view")
-    if args.json:
-        args.json.write_text(json.dumps({"max_dist_m": args.max_dist, "config": dataclasses.asdict(cfg),
-                                         "rows": rows}, indent=1))
+    report(f"radar objects on View-of-Delft, found: moving cluster within {args.max_dist:g} m (ground plane)",
+           rows, table, summary, args.json, {"max_dist_m": args.max_dist, "config": dataclasses.asdict(cfg)})
     return 0
 
 

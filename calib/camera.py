@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from calib.errors import CalibrationError
+from calib.transform import set_read_only
 
 CameraModelKind = Literal["pinhole", "fisheye"]
 PINHOLE_DIST_SIZES = (0, 4, 5, 8, 12, 14)
@@ -37,6 +38,11 @@ def _as_points(points: np.ndarray, dim: int, what: str) -> np.ndarray:
     if arr.ndim != 2 or arr.shape[1] < dim:
         raise CalibrationError(f"{what}: expected an (N, {dim}) array, got shape {arr.shape}")
     return np.ascontiguousarray(arr[:, :dim])
+
+
+def _k_entry(row: int, col: int, doc: str) -> property:
+    """Read-only float property ``K[row, col]`` of a :class:`CameraModel` (pixels)."""
+    return property(lambda self: float(self.K[row, col]), doc=doc)
 
 
 @dataclass(frozen=True)
@@ -87,10 +93,7 @@ class CameraModel:
             raise CalibrationError(f"dist: contains non-finite values: {dist.tolist()}")
         if self.model == "fisheye" and dist.size == 0:
             dist = np.zeros(4)
-        K.setflags(write=False)
-        dist.setflags(write=False)
-        object.__setattr__(self, "K", K)
-        object.__setattr__(self, "dist", dist)
+        set_read_only(self, K=K, dist=dist)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CameraModel):
@@ -105,25 +108,10 @@ class CameraModel:
         return hash((self.width, self.height, self.model, self.K.tobytes(), self.dist.tobytes()))
 
     # ------------------------------------------------------------------ accessors
-    @property
-    def fx(self) -> float:
-        """Focal length along u, pixels."""
-        return float(self.K[0, 0])
-
-    @property
-    def fy(self) -> float:
-        """Focal length along v, pixels."""
-        return float(self.K[1, 1])
-
-    @property
-    def cx(self) -> float:
-        """Principal point u, pixels."""
-        return float(self.K[0, 2])
-
-    @property
-    def cy(self) -> float:
-        """Principal point v, pixels."""
-        return float(self.K[1, 2])
+    fx = _k_entry(0, 0, "Focal length along u, pixels.")
+    fy = _k_entry(1, 1, "Focal length along v, pixels.")
+    cx = _k_entry(0, 2, "Principal point u, pixels.")
+    cy = _k_entry(1, 2, "Principal point v, pixels.")
 
     @property
     def size(self) -> tuple[int, int]:

@@ -19,6 +19,14 @@ ROTATION_TOL = 1e-6
 """Default tolerance on ``max |R Rᵀ - I|`` and ``|det R - 1|`` for a valid rotation."""
 
 
+def set_read_only(obj: object, **arrays: np.ndarray) -> None:
+    """Store each of ``arrays`` on the frozen dataclass ``obj`` under its keyword, made read-only
+    (for ``__post_init__`` that has normalised its array fields)."""
+    for name, array in arrays.items():
+        array.setflags(write=False)
+        object.__setattr__(obj, name, array)
+
+
 def rotation_deviation(R: np.ndarray) -> float:
     """How far a (3, 3) matrix is from a rotation: ``max(max|R Rᵀ - I|, |det R - 1|)``."""
     R = np.asarray(R, dtype=np.float64)
@@ -114,10 +122,7 @@ class Transform:
             raise CalibrationError(f"translation: not numeric ({exc})") from exc
         if t.shape != (3,) or not np.all(np.isfinite(t)):
             raise CalibrationError(f"translation: expected 3 finite numbers, got {t.tolist()}")
-        R.setflags(write=False)
-        t.setflags(write=False)
-        object.__setattr__(self, "rotation", R)
-        object.__setattr__(self, "translation", t)
+        set_read_only(self, rotation=R, translation=t)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Transform):

@@ -181,9 +181,7 @@ class Ars408SourceConfig:
     publish_incomplete: bool = True
 
     def __post_init__(self) -> None:
-        if not 0 <= self.sensor_id <= 7:
-            raise ValueError(f"sensor_id: expected 0..7, got {self.sensor_id}")
-        require_polling(self, "poll_period_s", "max_frames_per_poll")
+        require_polling(self, "poll_period_s", "max_frames_per_poll", within=("sensor_id", 0, 7))
 
 
 class Ars408Source(Processor):

@@ -10,9 +10,16 @@ import logging
 __all__ = ["require_polling", "warn_bad"]
 
 
-def require_polling(config: object, period: str, batch: str) -> None:
+def require_polling(config: object, period: str, batch: str, *,
+                    within: tuple[str, int, int] | None = None) -> None:
     """``ValueError`` unless the fields ``period`` (seconds) and ``batch`` (items per poll) of
-    ``config`` are both > 0."""
+    ``config`` are both > 0 and, with ``within=(name, lo, hi)``, the integer field ``name`` (the
+    device's address: a port, a sensor id) is in ``lo..hi`` (checked first)."""
+    if within is not None:
+        name, lo, hi = within
+        value = getattr(config, name)
+        if not lo <= value <= hi:
+            raise ValueError(f"{name}: expected {lo}..{hi}, got {value}")
     if getattr(config, period) <= 0 or getattr(config, batch) <= 0:
         raise ValueError(f"{period} and {batch} must be > 0")
 

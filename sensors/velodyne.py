@@ -224,9 +224,7 @@ class VelodyneSourceConfig:
     publish_partial: bool = False
 
     def __post_init__(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"port: expected 0..65535, got {self.port}")
-        require_polling(self, "poll_period_s", "max_packets_per_poll")
+        require_polling(self, "poll_period_s", "max_packets_per_poll", within=("port", 0, 65535))
 
 
 class VelodyneSource(Processor):

@@ -21,6 +21,7 @@ from calib.ground import (
     read_pairs,
 )
 from percept.cli import CommandRegistry
+from tests.rejects import assert_rejects
 
 
 def _camera_homography() -> np.ndarray:
@@ -160,12 +161,11 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, name: str, content: 
 
 def test_load_ground_yaml_names_the_key(tmp_path) -> None:
     path = tmp_path / "H.yaml"
-    path.write_text("version: 1\nhomography: [[1, 0, 0], [0, 1, 0]]\n")
-    with pytest.raises(CalibrationError, match=r"H.yaml: homography: expected 3 rows of equal length"):
-        load_ground_yaml(path)
-    path.write_text("version: 1\nhomography: [[1, 0, 0], [2, 0, 0], [0, 0, 0]]\n")
-    with pytest.raises(CalibrationError, match=r"H.yaml: homography: homography is singular"):
-        load_ground_yaml(path)
-    path.write_text("homography: [[1, 0, 0], [0, 1, 0], [0, 0, 1]]\n")
-    with pytest.raises(CalibrationError, match=r"H.yaml: version: missing required key"):
-        load_ground_yaml(path)
+    for text, match in [
+        ("version: 1\nhomography: [[1, 0, 0], [0, 1, 0]]\n",
+         r"H.yaml: homography: expected 3 rows of equal length"),
+        ("version: 1\nhomography: [[1, 0, 0], [2, 0, 0], [0, 0, 0]]\n",
+         r"H.yaml: homography: homography is singular"),
+        ("homography: [[1, 0, 0], [0, 1, 0], [0, 0, 1]]\n", r"H.yaml: version: missing required key"),
+    ]:
+        assert_rejects(load_ground_yaml, path, text, CalibrationError, match)

@@ -137,3 +137,12 @@ def test_time_offsets() -> None:
     assert tree.time_offsets() == {"camera": -12_000_000, "lidar": 5}
     with pytest.raises(CalibrationError, match="integer nanoseconds"):
         tree.set_time_offset("camera", 0.5)  # type: ignore[arg-type]
+
+
+def test_transform_arrays_are_read_only_normalised_copies() -> None:
+    rotation = np.eye(3).tolist()
+    T = Transform(rotation, [1, 2, 3])
+    assert T.rotation.dtype == np.float64 and T.translation.tolist() == [1.0, 2.0, 3.0]
+    for array in (T.rotation, T.translation):
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 5.0

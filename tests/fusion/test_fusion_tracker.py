@@ -15,6 +15,7 @@ from fusion.motion_world import MotionNoise
 from percept.detections import Detections
 from percept.errors import ConfigError
 from percept.messages import Detections2D, Detections3D, RadarScan
+from tests.rejects import assert_rejects
 
 STEP = 100_000_000
 
@@ -172,12 +173,10 @@ def test_greedy_and_centre_association_keep_two_objects_apart() -> None:
 
 def test_yaml_errors_name_the_key(tmp_path) -> None:
     p = tmp_path / "f.yaml"
-    p.write_text("classes:\n  Car:\n    min_hits: many\n")
-    with pytest.raises(ConfigError, match=r"f.yaml.classes.Car.min_hits"):
-        load_fusion_config(p)
-    p.write_text("classes:\n  Car:\n    motion: {model: bicycle}\n")
-    with pytest.raises(ConfigError, match=r"classes.Car.motion"):
-        load_fusion_config(p)
+    assert_rejects(load_fusion_config, p, "classes:\n  Car:\n    min_hits: many\n", ConfigError,
+                   r"f.yaml.classes.Car.min_hits")
+    assert_rejects(load_fusion_config, p, "classes:\n  Car:\n    motion: {model: bicycle}\n", ConfigError,
+                   r"classes.Car.motion")
 
 
 def test_shared_kitti_config_loads() -> None:

@@ -21,6 +21,7 @@ from percept.detections import Detections
 from sensors.datasets.mot_format import MotSequence, read_mot_rows, read_seqinfo
 from sensors.errors import SensorError
 from tests.cli_parser import percept_parser
+from tests.rejects import assert_rejects
 
 
 def test_results_round_trip(tmp_path) -> None:
@@ -54,14 +55,10 @@ def test_write_without_track_ids_raises(tmp_path) -> None:
 def test_bad_files_name_the_path(tmp_path) -> None:
     with pytest.raises(TrackingError, match="no such"):
         read_mot_detections(tmp_path / "missing.txt")
-    short = tmp_path / "short.txt"
-    short.write_text("1,2,3\n")
-    with pytest.raises(TrackingError, match=r"short\.txt.*columns"):
-        read_mot_detections(short)
-    ini = tmp_path / "seqinfo.ini"
-    ini.write_text("[Sequence]\nname=x\nframeRate=25\n")
-    with pytest.raises(SensorError, match="seqLength"):
-        read_seqinfo(ini)
+    assert_rejects(read_mot_detections, tmp_path / "short.txt", "1,2,3\n", TrackingError,
+                   r"short\.txt.*columns")
+    assert_rejects(read_seqinfo, tmp_path / "seqinfo.ini", "[Sequence]\nname=x\nframeRate=25\n", SensorError,
+                   "seqLength")
 
 
 def test_tud_campus_sequence(shared_data) -> None:

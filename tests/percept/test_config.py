@@ -10,6 +10,7 @@ import pytest
 from percept.config import build, load_yaml
 from percept.errors import ConfigError, GraphError
 from percept.graph import GraphConfig, load_graph, resolve, topics_overlap, validate
+from tests.rejects import assert_rejects
 
 
 @dataclass(frozen=True)
@@ -90,18 +91,15 @@ def test_graph_validation_errors(over, message):
 
 def test_load_graph_and_yaml_errors_name_the_file(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: [unclosed\n")
-    with pytest.raises(ConfigError) as info:
-        load_graph(bad)
+    info = assert_rejects(load_graph, bad, "name: [unclosed\n", ConfigError)
     # one line FILE:LINE: message, no parser dump (regression: the trial saw PyYAML's multi-line text)
     assert str(info.value) == (f"{bad}:2: expected ',' or ']', but got '<stream end>' "
                                "(while parsing a flow sequence at line 1, column 7)")
     with pytest.raises(ConfigError, match="cannot read"):
         load_yaml(tmp_path / "missing.yaml")
-    wrong = tmp_path / "wrong.yaml"
-    wrong.write_text("name: g\nnodes: [{name: a, type: relay, hwm: lots}]\n")
-    with pytest.raises(ConfigError, match=r"wrong.yaml: graph.nodes\[0\].hwm: expected an integer"):
-        load_graph(wrong)
+    assert_rejects(load_graph, tmp_path / "wrong.yaml",
+                   "name: g\nnodes: [{name: a, type: relay, hwm: lots}]\n", ConfigError,
+                   r"wrong.yaml: graph.nodes\[0\].hwm: expected an integer")
 
 
 def test_shipped_graphs_are_valid():

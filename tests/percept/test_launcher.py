@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -42,6 +44,24 @@ def _percept(*args: str, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "percept.cli", *args], **kw)
 
 
+@contextlib.contextmanager
+def _launched(*args: str) -> Iterator[subprocess.Popen]:
+    """``percept *args`` running for the ``with`` block; killed at its end if still running."""
+    launcher = _percept(*args)
+    try:
+        yield launcher
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+
+
+def _stop(launcher: subprocess.Popen, sig: int, pids: list[int]) -> None:
+    """Stop ``launcher`` with ``sig``: it exits with 0 and none of the node ``pids`` outlives it."""
+    launcher.send_signal(sig)
+    assert launcher.wait(timeout=15) == 0
+    _wait(lambda: all(_gone(p) for p in pids), 5, "no orphan node processes")
+
+
 def _wait(cond, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -73,8 +93,7 @@ def _gone(pid: int) -> bool:
 
 def test_graph_restarts_a_killed_node_and_stops_cleanly(short_tmp):
     run = short_tmp / "run"
-    launcher = _percept("run", str(_graph(short_tmp)), "--run-dir", str(run))
-    try:
+    with _launched("run", str(_graph(short_tmp)), "--run-dir", str(run)) as launcher:
         _wait(lambda: len(_sink_lines(short_tmp)) >= 20, 20, "frames at the sink")
         nodes = _wait(lambda: _manifest(run).get("nodes"), 5, "manifest")
         pids = {n: v["pid"] for n, v in nodes.items()}
@@ -107,44 +126,27 @@ def test_graph_restarts_a_killed_node_and_stops_cleanly(short_tmp):
         first = json.loads(echo[0])
         assert first["topic"] == "relayed/camera/test" and first["data"]["shape"] == [48, 64, 3]
 
-        all_pids = [*pids.values(), new]
-        launcher.send_signal(signal.SIGTERM)
-        assert launcher.wait(timeout=15) == 0
-    finally:
-        if launcher.poll() is None:
-            launcher.kill()
-    _wait(lambda: all(_gone(p) for p in all_pids), 5, "no orphan node processes")
+        _stop(launcher, signal.SIGTERM, [*pids.values(), new])
     assert not (run / "graph.json").exists()
     seqs = [x["seq"] for x in _sink_lines(short_tmp)]
     assert seqs == sorted(seqs)  # one source, in order, even across the relay restart
 
 
 def test_tcp_graph_runs_and_sigint_stops_it(short_tmp):
-    launcher = _percept("run", str(_graph(short_tmp, "tcp")), "--run-dir", str(short_tmp / "run"))
-    try:
+    with _launched("run", str(_graph(short_tmp, "tcp")), "--run-dir", str(short_tmp / "run")) as launcher:
         _wait(lambda: len(_sink_lines(short_tmp)) >= 10, 20, "frames over tcp")
         endpoints = [n["endpoint"] for n in _manifest(short_tmp / "run")["nodes"].values()]
         assert all(e.startswith("tcp://127.0.0.1:") for e in endpoints)
-        children = [p.pid for p in psutil.Process(launcher.pid).children()]
-        launcher.send_signal(signal.SIGINT)
-        assert launcher.wait(timeout=15) == 0
-    finally:
-        if launcher.poll() is None:
-            launcher.kill()
-    _wait(lambda: all(_gone(p) for p in children), 5, "no orphan node processes")
+        _stop(launcher, signal.SIGINT, [p.pid for p in psutil.Process(launcher.pid).children()])
 
 
 def test_nodes_die_with_a_killed_launcher(short_tmp):
-    launcher = _percept("run", str(_graph(short_tmp)), "--run-dir", str(short_tmp / "run"))
-    try:
+    with _launched("run", str(_graph(short_tmp)), "--run-dir", str(short_tmp / "run")) as launcher:
         _wait(lambda: len(_sink_lines(short_tmp)) >= 5, 20, "frames at the sink")
         children = [p.pid for p in psutil.Process(launcher.pid).children()]
         assert len(children) == 3
         launcher.kill()
         launcher.wait(timeout=5)
-    finally:
-        if launcher.poll() is None:
-            launcher.kill()
     _wait(lambda: all(_gone(p) for p in children), 10, "nodes to follow the launcher")
 
 

@@ -27,6 +27,7 @@ from replay.pipeline import (
     write_scores,
 )
 from tests.cli_parser import percept_parser
+from tests.rejects import assert_rejects
 
 ROOT = Path(__file__).resolve().parents[2]
 PED2 = ROOT / "configs" / "scenes" / "ucsd-ped2.yaml"
@@ -75,10 +76,8 @@ def test_shipped_ped2_scene_loads_with_its_defaults() -> None:
     ("anomaly: {groups: [{name: a}, {name: b}]}", "at most one group"),
 ])
 def test_bad_scene_files_name_the_key(tmp_path, text: str, message: str) -> None:
-    path = tmp_path / "scene.yaml"
-    path.write_text("name: s\n" + text)
-    with pytest.raises(EventsError, match=message) as err:
-        load_anomaly_scene(path)
+    err = assert_rejects(load_anomaly_scene, tmp_path / "scene.yaml", "name: s\n" + text, EventsError,
+                         message)
     assert "scene.yaml:2: anomaly" in str(err.value)
 
 

@@ -25,3 +25,13 @@ def test_sources_share_the_polling_check(cls, batch):
             cls(**bad)
     require_polling(cls(), "poll_period_s", batch)  # the defaults pass
     assert cls().poll_period_s > 0 and getattr(cls(), batch) > 0
+
+
+@pytest.mark.parametrize(("cls", "name", "bad", "message"), [
+    (Ars408SourceConfig, "sensor_id", 8, r"sensor_id: expected 0\.\.7, got 8"),
+    (Ars408SourceConfig, "sensor_id", -1, r"sensor_id: expected 0\.\.7, got -1"),
+    (VelodyneSourceConfig, "port", 65536, r"port: expected 0\.\.65535, got 65536"),
+])
+def test_sources_check_the_device_address_first(cls, name, bad, message):
+    with pytest.raises(ValueError, match=message):
+        cls(**{name: bad, "poll_period_s": 0.0})  # the address is reported before the polling fields

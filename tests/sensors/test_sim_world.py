@@ -12,6 +12,7 @@ from sensors.errors import SensorError
 from sensors.sim.classes import CLASSES
 from sensors.sim.scenario import ANOMALY_TYPES, builtin_scenarios, load_scenario
 from sensors.sim.world import World
+from tests.rejects import assert_rejects
 
 
 def _trace(name: str, seed: int = 0, seconds: float | None = None) -> tuple[World, dict[str, list], list]:
@@ -163,16 +164,14 @@ def test_same_seed_same_world_and_different_seed_differs():
 
 def test_bad_scenarios_name_the_key(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\nactors:\n  - name: a\n    path: [[0, 0]]\n    colour: red\n")
-    with pytest.raises(ConfigError, match=r"actors\[0\].*colour"):
-        load_scenario(bad)
-    bad.write_text("name: x\nactors:\n  - name: a\n    cls: spaceship\n    path: [[0, 0]]\n")
-    with pytest.raises(ConfigError, match=r"actors\[0\]\.cls.*spaceship"):
-        load_scenario(bad)
-    bad.write_text("name: x\nactors:\n  - name: a\n    path: [[0, 0]]\n    anomaly: intrusion\n"
-                   "    zone: nowhere\n")
-    with pytest.raises(ConfigError, match=r"actors\[0\]\.zone.*nowhere"):
-        load_scenario(bad)
+    for text, match in [
+        ("name: x\nactors:\n  - name: a\n    path: [[0, 0]]\n    colour: red\n", r"actors\[0\].*colour"),
+        ("name: x\nactors:\n  - name: a\n    cls: spaceship\n    path: [[0, 0]]\n",
+         r"actors\[0\]\.cls.*spaceship"),
+        ("name: x\nactors:\n  - name: a\n    path: [[0, 0]]\n    anomaly: intrusion\n    zone: nowhere\n",
+         r"actors\[0\]\.zone.*nowhere"),
+    ]:
+        assert_rejects(load_scenario, bad, text, ConfigError, match)
     bad.write_text("name: x\nsensors:\n  lidars: [{name: top}]\n")
     with pytest.raises(ConfigError, match="no ego"):
         load_scenario(bad)
