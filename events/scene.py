@@ -54,7 +54,7 @@ from events.errors import EventsError
 from events.geometry import Direction, Frame, Tripwire, Zone, polygon_problem
 from events.lifecycle import LifecycleConfig
 from events.rules import RULE_TYPES, RuleConfig
-from percept.config import build
+from percept.config import build, yaml_error_text
 from percept.errors import ConfigError
 
 __all__ = ["Scene", "SceneRule", "TrackSettings", "load_scene", "scene_from_dict"]
@@ -212,10 +212,14 @@ def load_scene(path: str | Path, anomaly: type | None = None) -> Scene:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise EventsError(f"{p}: cannot read scene config: {exc}") from exc
-    try:
-        data, root = yaml.safe_load(text), yaml.compose(text, Loader=yaml.SafeLoader)
+    loader = yaml.SafeLoader(text)
+    try:  # one parse: the node tree gives the line of every key, then the data
+        root = loader.get_single_node()
+        data = None if root is None else loader.construct_document(root)
     except yaml.YAMLError as exc:
-        raise EventsError(f"{p}: invalid YAML: {' '.join(str(exc).split())}") from exc
+        raise EventsError(yaml_error_text(str(p), exc)) from None
+    finally:
+        loader.dispose()
     lines: dict[str, int] = {}
     if root is not None:
         _node_lines(root, "", lines)
