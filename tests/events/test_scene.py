@@ -165,7 +165,8 @@ def test_other_bad_values_name_the_key(tmp_path: Path, text: str, pattern: str) 
 
 
 def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
-    _fails(tmp_path, "name: [unclosed\n", r"scene.yaml:2: expected .* \(while parsing a flow sequence at line 1, column 7\)")
+    _fails(tmp_path, "name: [unclosed\n",
+           r"scene.yaml:2: expected .* \(while parsing a flow sequence at line 1, column 7\)")
 
 
 def test_calibration_file_gives_the_homography_and_image_size(tmp_path: Path) -> None:
