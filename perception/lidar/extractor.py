@@ -82,6 +82,11 @@ class LidarObjectExtractor:
     def class_names(self) -> tuple[str, ...]:
         return self.config.class_names
 
+    def describe(self) -> str:
+        """The methods of the ground, clustering and box steps, for logs."""
+        c = self.config
+        return f"ground {c.ground.method}, clustering {c.cluster.method}, boxes {c.box.method}"
+
     def extract(self, cloud: PointCloud | np.ndarray, stamp_ns: int = 0, frame_id: str = "lidar",
                 seq: int = 0) -> Detections3D:
         """Objects of one cloud in its own frame; ``stamp_ns``/``frame_id``/``seq`` go to the header."""
