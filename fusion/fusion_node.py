@@ -42,6 +42,7 @@ from fusion.errors import TrackingError
 from fusion.fusion_config import FusionTrackerConfig, load_fusion_config
 from fusion.fusion_tracker import FusionTracker
 from fusion.reorder import ReorderBuffer
+from percept.config import require_positive
 from percept.message import Message
 from percept.messages import Detections2D, Detections3D, Pose, RadarScan
 from percept.node import NodeContext, Processor
@@ -74,16 +75,12 @@ class FusionNodeConfig:
     max_future_s: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.tracker_file is not None:
-            object.__setattr__(self, "tracker", load_fusion_config(self.tracker_file))
-        if not (np.isfinite(self.max_future_s) and self.max_future_s > 0):
-            raise TrackingError(f"FusionNodeConfig.max_future_s: expected > 0, got {self.max_future_s}")
+        require_positive(self, ("release_period_s", "buffer_capacity", "max_future_s"), "FusionNodeConfig",
+                         error=TrackingError)
         if not self.inputs:
             raise TrackingError("FusionNodeConfig.inputs: expected at least one topic -> sensor entry")
-        if self.release_period_s <= 0:
-            raise TrackingError(
-                f"FusionNodeConfig.release_period_s: expected > 0, got {self.release_period_s}"
-            )
+        if self.tracker_file is not None:
+            object.__setattr__(self, "tracker", load_fusion_config(self.tracker_file))
         self.frame_tree()  # validates the extrinsics at configuration
 
     def frame_tree(self) -> FrameTree:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from filterpy.kalman import KalmanFilter
@@ -42,6 +43,9 @@ class BoxProcessNoise:
         yaw_rate_std: heading random walk (rad/√s).
         size_rate_std: size random walk (m/√s).
         init_velocity_std: velocity uncertainty of a new track (m/s).
+
+    ``POSITIVE`` names the fields that must be finite numbers > 0 (checked with the class name as
+    the key's owner); a subclass extends it with its own instead of checking them itself.
     """
 
     accel_std: float = 4.0
@@ -50,9 +54,11 @@ class BoxProcessNoise:
     size_rate_std: float = 0.05
     init_velocity_std: float = 10.0
 
+    POSITIVE: ClassVar[tuple[str, ...]] = ("accel_std", "vertical_accel_std", "yaw_rate_std", "size_rate_std",
+                                           "init_velocity_std")
+
     def __post_init__(self) -> None:
-        require_positive(self, ("accel_std", "vertical_accel_std", "yaw_rate_std", "size_rate_std",
-                                "init_velocity_std"), type(self).__name__, error=TrackingError)
+        require_positive(self, self.POSITIVE, type(self).__name__, error=TrackingError)
 
 
 @dataclass(frozen=True)
@@ -73,12 +79,12 @@ class BoxMotion3DConfig(BoxProcessNoise):
     meas_std_yaw: float = 0.3
     meas_std_size: float = 0.2
 
+    POSITIVE = (*BoxProcessNoise.POSITIVE, "meas_std_position", "meas_std_yaw", "meas_std_size")
+
     def __post_init__(self) -> None:
         if self.vertical not in VERTICAL_AXES:
             raise TrackingError(f"BoxMotion3DConfig.vertical: expected one of {VERTICAL_AXES}, "
                                 f"got {self.vertical!r}")
-        require_positive(self, ("meas_std_position", "meas_std_yaw", "meas_std_size"), "BoxMotion3DConfig",
-                         error=TrackingError)
         super().__post_init__()
 
 

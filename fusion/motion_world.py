@@ -71,14 +71,14 @@ class MotionNoise(BoxProcessNoise):
     init_lateral_velocity_std: float | None = None
     lateral_velocity_tau_s: float | None = None
 
+    POSITIVE = (*BoxProcessNoise.POSITIVE, "yaw_accel_std", "init_yaw_rate_std")
+
     def __post_init__(self) -> None:
-        for name in ("lateral_accel_std", "init_lateral_velocity_std", "lateral_velocity_tau_s"):
-            lat = getattr(self, name)
-            if lat is not None and not (isinstance(lat, int | float) and math.isfinite(lat) and lat > 0):
-                raise TrackingError(f"MotionNoise.{name}: expected a finite number > 0, got {lat!r}")
+        lateral = ("lateral_accel_std", "init_lateral_velocity_std", "lateral_velocity_tau_s")
+        require_positive(self, [n for n in lateral if getattr(self, n) is not None], "MotionNoise",
+                         error=TrackingError)
         if self.model not in MODELS:
             raise TrackingError(f"MotionNoise.model: expected one of {MODELS}, got {self.model!r}")
-        require_positive(self, ("yaw_accel_std", "init_yaw_rate_std"), "MotionNoise", error=TrackingError)
         super().__post_init__()
 
 

@@ -56,7 +56,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from percept.config import build, load_yaml
+from percept.config import build, load_yaml, require_positive
 from percept.errors import ConfigError, GraphError, UnwiredTopicError
 from percept.node import load_processor_class
 from percept.shell import NodeSpec
@@ -85,6 +85,13 @@ class RestartConfig:
     max_backoff_s: float = 10.0
     reset_after_s: float = 10.0
     max_restarts: int = 0
+
+    def __post_init__(self) -> None:
+        require_positive(self, ("backoff_s", "max_backoff_s", "reset_after_s", "max_restarts"), zero=True,
+                         error=ValueError)
+        if self.max_backoff_s < self.backoff_s:
+            raise ValueError(f"max_backoff_s: expected >= backoff_s ({self.backoff_s}), "
+                             f"got {self.max_backoff_s}")
 
 
 @dataclass(frozen=True)

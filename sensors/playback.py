@@ -19,7 +19,7 @@ import math
 from collections.abc import Callable, Sized
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import ClassVar, Generic, TypeVar
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from sensors.errors import SensorError
 log = logging.getLogger(__name__)
 
 __all__ = ["DatasetSource", "DatasetSourceConfig", "FolderPlayer", "FolderSource", "FolderSourceConfig",
-           "PlaybackConfig", "list_files", "read_float32_records"]
+           "PlaybackConfig", "RecordedSequence", "list_files", "read_float32_records"]
 
 M = TypeVar("M", bound=Message)
 #: One output of a dataset frame: ``(topic, build)``; ``build()`` makes the message (may raise).
@@ -213,6 +213,20 @@ class DatasetSourceConfig(PlaybackConfig):
     start_ns: int | None = None
 
 
+class RecordedSequence(Sized, Protocol):
+    """A recorded sequence as the dataset formats read it (:class:`sensors.datasets.mot_format.
+    MotSequence`, :class:`sensors.datasets.kitti_tracking.KittiTrackingSequence`): ``len`` frames
+    numbered from the dataset's first frame number, recorded at ``frame_rate`` frames per second."""
+
+    name: str
+    frame_rate: float
+
+    def stamp_ns(self, frame: int, start_ns: int = 0) -> int:
+        """Capture time (ns) of the dataset's frame number ``frame`` in a sequence starting at
+        ``start_ns``."""
+        ...
+
+
 class DatasetSource(Processor):
     """Base of the dataset sources: publishes frame ``i = 0 .. len(sequence) - 1`` of the sequence
     opened by :meth:`open`, one per tick, as the messages :meth:`outputs` lists, each stamped with
@@ -220,25 +234,30 @@ class DatasetSource(Processor):
     the source logs once, ends the node's stream (``ctx.end_stream()``) and stays idle
     (:attr:`finished`). An output that fails to build is
     counted (:attr:`errors`), logged and skipped; the other outputs of its frame still go out.
+
+    With a :class:`RecordedSequence` the frame period, the stamps and the log label come from it;
+    a source of any other ``Sized`` sequence overrides :meth:`frame_period_s` and :meth:`stamp_ns`.
     """
 
     Config: ClassVar[type] = DatasetSourceConfig
     #: Timer period for ``rate = 0`` (virtual clocks need a period > 0).
     fast_period_s: ClassVar[float] = 1e-6
+    #: The dataset's name in the logs, before the sequence's ``name`` ("": the class name alone).
+    dataset: ClassVar[str] = ""
     #: The dataset's number of frame ``index`` 0, as the logs name frames (MOT counts from 1).
     first_frame: ClassVar[int] = 0
 
-    def open(self) -> Sized:
+    def open(self) -> RecordedSequence:
         """The sequence to play (its ``len`` is the number of frames); called once by :meth:`start`."""
         raise NotImplementedError
 
     def frame_period_s(self) -> float:
         """Seconds between two frames of the opened sequence at ``rate = 1``."""
-        raise NotImplementedError
+        return 1.0 / self.sequence.frame_rate
 
     def stamp_ns(self, index: int, t0_ns: int) -> int:
         """Data-time stamp of frame ``index`` (0-based) of a sequence starting at ``t0_ns``."""
-        raise NotImplementedError
+        return self.sequence.stamp_ns(index + self.first_frame, t0_ns)
 
     def outputs(self, index: int, stamp_ns: int) -> list[Output]:
         """``(topic, build)`` pairs of frame ``index``; a topic "" is skipped."""
@@ -246,8 +265,8 @@ class DatasetSource(Processor):
 
     @property
     def label(self) -> str:
-        """How the logs name the sequence."""
-        return type(self).__name__
+        """How the logs name the sequence: ``"<dataset> <sequence name>"``."""
+        return f"{self.dataset} {self.sequence.name}" if self.dataset else type(self).__name__
 
     def start(self, ctx: NodeContext) -> None:
         super().start(ctx)

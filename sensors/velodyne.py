@@ -203,25 +203,28 @@ class VelodyneSourceConfig:
 
     Attributes:
         host, port: local UDP address to listen on (port 0: any free port, see ``address``).
-        topic: output topic of :class:`~percept.messages.PointCloud` revolutions.
-        frame_id: sensor frame (x forward, y left, z up).
-        poll_period_s: how often the socket is drained.
-        max_packets_per_poll: packets read per poll at most (bounded work per timer call).
+        check_product: refuse packets whose product id is not the VLP-16's.
         use_packet_time: stamp with the packets' hour-relative time resolved against the clock
             (needs a sensor synchronised by GPS/PPS); False stamps with the receive time.
-        check_product: refuse packets whose product id is not the VLP-16's.
+        topic: output topic of :class:`~percept.messages.PointCloud` revolutions.
+        frame_id: sensor frame (x forward, y left, z up).
         publish_partial: also publish the incomplete first revolution after start-up.
+        poll_period_s: how often the socket is drained.
+        max_packets_per_poll: packets read per poll at most (bounded work per timer call).
+
+    The packets (where they arrive, which are taken, how they are stamped) come first, then the
+    output, then the polling.
     """
 
     host: str = "127.0.0.1"
     port: int = 2368
+    check_product: bool = True
+    use_packet_time: bool = True
     topic: str = "lidar/velodyne"
     frame_id: str = "velodyne"
+    publish_partial: bool = False
     poll_period_s: float = 0.002
     max_packets_per_poll: int = 1000
-    use_packet_time: bool = True
-    check_product: bool = True
-    publish_partial: bool = False
 
     def __post_init__(self) -> None:
         require_polling(self, "poll_period_s", "max_packets_per_poll", within=("port", 0, 65535))

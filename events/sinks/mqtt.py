@@ -66,25 +66,27 @@ class MqttConfig:
 
     Attributes:
         host, port: the broker.
-        prefix: first topic level of everything published.
         client_id: MQTT client id (empty: ``percept-<pid>-<random>``).
         username, password: broker credentials (None: anonymous).
         keepalive_s: MQTT keep-alive interval.
-        queue_size: event messages held unacknowledged at most (see the module docstring).
         reconnect_min_s, reconnect_max_s: first and largest wait between reconnect attempts.
+        prefix: first topic level of everything published.
+        queue_size: event messages held unacknowledged at most (see the module docstring).
         snapshots: publish event snapshots on ``<prefix>/<camera>/<label>/snapshot``.
+
+    The connection options come first, then what is published.
     """
 
     host: str = "127.0.0.1"
     port: int = 1883
-    prefix: str = "percept"
     client_id: str = ""
     username: str | None = None
     password: str | None = None
     keepalive_s: int = 30
-    queue_size: int = 1000
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 10.0
+    prefix: str = "percept"
+    queue_size: int = 1000
     snapshots: bool = True
 
     def __post_init__(self) -> None:

@@ -20,7 +20,7 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from perception.backends.base import Backend
+from perception.backends.base import Backend, providers_for
 from perception.config import DetectorConfig
 from perception.errors import DetectorError
 from perception.family import ModelInfo, detect_model_info, model_info_from_shapes
@@ -95,25 +95,3 @@ def make_backend(config: DetectorConfig, info: ModelInfo | None) -> Backend:
     params = inspect.signature(cls).parameters
     kwargs = {k: v for k, v in (("device", config.device), ("info", info), ("config", config)) if k in params}
     return cls(config.model, **kwargs)
-
-
-def providers_for(device: str) -> tuple[Any, ...]:
-    """onnxruntime execution providers for ``device``, best first.
-
-    ``"cpu"`` → CPU; ``"cuda"``/``"cuda:N"`` → CUDA on GPU N, then CPU; ``"tensorrt"``/``"tensorrt:N"``
-    → onnxruntime's TensorRT EP, then CUDA, then CPU. Missing providers are dropped by the backend.
-    """
-    kind, _, index = device.partition(":")
-    if kind not in ("cpu", "cuda", "tensorrt"):
-        raise DetectorError(
-            f"DetectorConfig.device: expected 'cpu', 'cuda[:N]' or 'tensorrt[:N]', got {device!r}"
-        )
-    if kind == "cpu":
-        return ("CPUExecutionProvider",)
-    if index and not index.isdigit():
-        raise DetectorError(f"DetectorConfig.device: expected a GPU number after ':', got {device!r}")
-    opts = {"device_id": int(index or 0)}
-    gpu: tuple[Any, ...] = (("CUDAExecutionProvider", opts), "CPUExecutionProvider")
-    if kind == "tensorrt":
-        return (("TensorrtExecutionProvider", opts), *gpu)
-    return gpu

@@ -2,14 +2,17 @@
 
 A backend runs one preprocessed batch through a model and returns the raw head outputs; decoding
 and NMS stay in :mod:`perception.decode` / :mod:`perception.nms`, so every backend of the same model
-yields the same detections.
+yields the same detections. The ``DetectorConfig.device`` strings are read here for every backend:
+:func:`providers_for` (onnxruntime) and :func:`parse_cuda_device` (TensorRT).
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from perception.errors import DetectorError
 
 
 @runtime_checkable
@@ -41,3 +44,39 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release the engine and its memory; the backend is unusable afterwards."""
         ...
+
+
+def providers_for(device: str) -> tuple[Any, ...]:
+    """onnxruntime execution providers for ``device``, best first.
+
+    ``"cpu"`` → CPU; ``"cuda"``/``"cuda:N"`` → CUDA on GPU N, then CPU; ``"tensorrt"``/``"tensorrt:N"``
+    → onnxruntime's TensorRT EP, then CUDA, then CPU. Missing providers are dropped by the backend.
+    """
+    kind, _, index = device.partition(":")
+    if kind not in ("cpu", "cuda", "tensorrt"):
+        raise DetectorError(
+            f"DetectorConfig.device: expected 'cpu', 'cuda[:N]' or 'tensorrt[:N]', got {device!r}"
+        )
+    if kind == "cpu":
+        return ("CPUExecutionProvider",)
+    if index and not index.isdigit():
+        raise DetectorError(f"DetectorConfig.device: expected a GPU number after ':', got {device!r}")
+    opts = {"device_id": int(index or 0)}
+    gpu: tuple[Any, ...] = (("CUDAExecutionProvider", opts), "CPUExecutionProvider")
+    if kind == "tensorrt":
+        return (("TensorrtExecutionProvider", opts), *gpu)
+    return gpu
+
+
+def parse_cuda_device(device: int | str) -> int:
+    """CUDA device index from ``0``, ``"0"``, ``"cuda"``, ``"cuda:1"`` or ``"tensorrt:1"``."""
+    if isinstance(device, int):
+        return device
+    text = device.strip().lower()
+    if text in ("cuda", "gpu", "tensorrt"):
+        return 0
+    for prefix in ("cuda:", "gpu:", "tensorrt:"):
+        text = text.removeprefix(prefix)
+    if not text.isdigit():
+        raise DetectorError(f"device: expected 'cuda', 'cuda:N' or an index for TensorRT, got {device!r}")
+    return int(text)

@@ -26,6 +26,7 @@ from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
+from perception.backends.base import parse_cuda_device
 from perception.backends.trt_build import build_serialized_engine, trt_logger
 from perception.backends.trt_calib import calibration_set_hash, select_calibration_files
 from perception.backends.trt_engine import (
@@ -39,7 +40,6 @@ from perception.backends.trt_engine import (
     import_cudart,
     import_tensorrt,
     onnx_input_shapes,
-    parse_cuda_device,
     precision_tag,
     read_cache_entry,
     remove_cache_entry,

@@ -107,20 +107,6 @@ def cuda_device_facts(cudart: Any, device: int = 0) -> GpuFacts:
     return GpuFacts(index=device, name=name, compute_capability=(int(prop.major), int(prop.minor)))
 
 
-def parse_cuda_device(device: int | str) -> int:
-    """CUDA device index from ``0``, ``"0"``, ``"cuda"``, ``"cuda:1"`` or ``"tensorrt:1"``."""
-    if isinstance(device, int):
-        return device
-    text = device.strip().lower()
-    if text in ("cuda", "gpu", "tensorrt"):
-        return 0
-    for prefix in ("cuda:", "gpu:", "tensorrt:"):
-        text = text.removeprefix(prefix)
-    if not text.isdigit():
-        raise DetectorError(f"device: expected 'cuda', 'cuda:N' or an index for TensorRT, got {device!r}")
-    return int(text)
-
-
 # --- Optimisation profile ---
 @dataclass(frozen=True)
 class ProfileShapes:

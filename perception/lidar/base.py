@@ -7,19 +7,20 @@ the full key path (``nodes[2].config.extractor.cluster.tolerance: ...``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from percept.counters import Counters
 from percept.message import Message
 from percept.messages import Detections3D
-from percept.node import Processor
+from percept.node import NodeContext, Processor
 from perception.errors import DetectorError
 
-__all__ = ["CentreScore", "ObjectConfigError", "ObjectNode", "ObjectNodeConfig", "ObjectNodeStats",
-           "nearest_within", "objects_topic", "require", "score_centres"]
+__all__ = ["CentreScore", "ObjectConfigError", "ObjectExtractor", "ObjectNode", "ObjectNodeConfig",
+           "ObjectNodeStats", "nearest_within", "objects_topic", "require", "score_centres"]
 
 
 class ObjectConfigError(DetectorError, ValueError):
@@ -37,22 +38,40 @@ class ObjectNodeStats(Counters, ints="inputs bad_inputs ignored outputs objects"
     """
 
 
+class ObjectExtractor(Protocol):
+    """What :class:`ObjectNode` needs of an extractor (:class:`perception.lidar.extractor.
+    LidarObjectExtractor`, :class:`perception.radar.clusterer.RadarObjectClusterer`)."""
+
+    def extract(self, msg: Any, stamp_ns: int, frame_id: str, seq: int) -> Detections3D:
+        """The objects of one sensor message, with the given header."""
+        ...
+
+    def describe(self) -> str:
+        """The main settings in a few words, for the node's start-up log line."""
+        ...
+
+
 class ObjectNode(Processor):
     """Shared shell of the object-extraction nodes: messages of type ``INPUT`` on a topic starting
-    with one of ``config.inputs`` go through :meth:`extract`; the result is published on
+    with one of ``config.inputs`` go through :attr:`extractor` (an ``EXTRACTOR`` made from the
+    node config's field named ``SETTINGS``), with the input's header; the result is published on
     :func:`objects_topic` ``(topic, DATA_NAME, config.output_suffix)``. A message that raises
     :class:`DetectorError` is counted in :attr:`stats`, logged and skipped."""
 
     INPUT: ClassVar[type[Message]] = Message
     DATA_NAME: ClassVar[str] = ""
+    EXTRACTOR: ClassVar[Callable[[Any], ObjectExtractor]]
+    SETTINGS: ClassVar[str] = ""
 
     def __init__(self, config: Any = None) -> None:
         super().__init__(config)
         self.stats = ObjectNodeStats()
+        self.extractor: ObjectExtractor = type(self).EXTRACTOR(getattr(self.config, self.SETTINGS))
 
-    def extract(self, msg: Any) -> Detections3D:
-        """The objects of one input message (header copied from it)."""
-        raise NotImplementedError
+    def start(self, ctx: NodeContext) -> None:
+        super().start(ctx)
+        ctx.log.info("%s: inputs %s, %s", type(self).__name__, list(self.config.inputs),
+                     self.extractor.describe())
 
     def on_message(self, topic: str, msg: Message) -> None:
         cfg = self.config
@@ -61,7 +80,7 @@ class ObjectNode(Processor):
             return
         self.stats.inputs += 1
         try:
-            dets = self.extract(msg)
+            dets = self.extractor.extract(msg, stamp_ns=msg.stamp_ns, frame_id=msg.frame_id, seq=msg.seq)
         except DetectorError as exc:
             self.stats.bad_inputs += 1
             self.context.log.warning("%s: %s seq %d (%s) skipped (%d bad so far): %s", topic,

@@ -35,21 +35,29 @@ class GroundConfig:
             within 50 m against 42 for ``ransac`` (``bench/lidar_objects.py``).
         threshold: a point at most this high above the ground is ground.
         max_height: points higher than this above the ground are dropped (canopies, overhangs).
+
+        ``grid`` only:
+
+        cell_size, neighbourhood: grid cell edge and neighbourhood radius in cells.
+
+        ``ransac`` only:
+
         iterations, sample_points, max_tilt_deg, seed: RANSAC hypotheses, points scored per
             hypothesis (a seeded random subset), largest plane tilt from horizontal, RNG seed.
         seed_height: RANSAC samples and scores only points at most this far above the 5th
             percentile of z (of the zone): the low points, mostly ground (as the seeds of
             Zermas et al. 2017); the winning plane then classifies all points.
-        ring_edges: ``ransac`` ring boundaries (ground-plane distance, ascending; () = one plane).
+        ring_edges: ring boundaries (ground-plane distance, ascending; () = one plane).
         sectors: azimuth sectors of every ring but the innermost disc.
         min_ring_points, max_step: a zone with fewer points, or whose plane meets its inner
             neighbour's more than ``max_step`` apart, takes the inner neighbour's plane.
-        cell_size, neighbourhood: grid cell edge and neighbourhood radius in cells.
     """
 
     method: Literal["ransac", "grid"] = "grid"
     threshold: float = 0.2
     max_height: float = 3.0
+    cell_size: float = 1.0
+    neighbourhood: int = 1
     iterations: int = 120
     sample_points: int = 4000
     max_tilt_deg: float = 12.0
@@ -59,8 +67,6 @@ class GroundConfig:
     sectors: int = 4
     min_ring_points: int = 200
     max_step: float = 0.5
-    cell_size: float = 1.0
-    neighbourhood: int = 1
 
     def __post_init__(self) -> None:
         _positive("ground", self, "threshold", "max_height", "max_tilt_deg", "cell_size")

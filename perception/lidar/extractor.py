@@ -22,7 +22,6 @@ fit 1 inside all of the class's ranges, ``exp(-excess / 0.2 m)`` outside, and su
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -60,17 +59,6 @@ def cloud_xyz(cloud: PointCloud | np.ndarray) -> np.ndarray:
     return xyz
 
 
-@dataclass(frozen=True)
-class _Objects:
-    """Boxes of one cloud, one row per object (float64 except ``class_id``)."""
-
-    centre: np.ndarray
-    size: np.ndarray
-    yaw: np.ndarray
-    class_id: np.ndarray
-    confidence: np.ndarray
-
-
 class LidarObjectExtractor:
     """Extracts :class:`Detections3D` from point clouds (see the module docstring); stateless
     between clouds, deterministic (the RANSAC RNG is re-seeded for every cloud)."""
@@ -82,13 +70,21 @@ class LidarObjectExtractor:
     def class_names(self) -> tuple[str, ...]:
         return self.config.class_names
 
+    def describe(self) -> str:
+        """The methods of the ground, clustering and box steps, for logs."""
+        c = self.config
+        return f"ground {c.ground.method}, clustering {c.cluster.method}, boxes {c.box.method}"
+
     def extract(self, cloud: PointCloud | np.ndarray, stamp_ns: int = 0, frame_id: str = "lidar",
                 seq: int = 0) -> Detections3D:
         """Objects of one cloud in its own frame; ``stamp_ns``/``frame_id``/``seq`` go to the header."""
-        objs = self.boxes(cloud_xyz(cloud))
-        return Detections3D(stamp_ns=stamp_ns, frame_id=frame_id, seq=seq, centre=objs.centre,
-                            size=objs.size, yaw=objs.yaw, class_id=objs.class_id,
-                            confidence=objs.confidence, class_names=self.class_names)
+        rows = self.boxes(cloud_xyz(cloud))
+        if not rows:
+            return Detections3D.empty(stamp_ns=stamp_ns, frame_id=frame_id, seq=seq,
+                                      class_names=self.class_names)
+        centre, size, yaw, confidence, class_id = (np.array(c) for c in zip(*rows, strict=True))
+        return Detections3D(stamp_ns=stamp_ns, frame_id=frame_id, seq=seq, centre=centre, size=size,
+                            yaw=yaw, class_id=class_id, confidence=confidence, class_names=self.class_names)
 
     def object_points(self, xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Steps 1-2: ``(xyz (M, 3), height above ground (M,))`` of the non-ground points kept."""
@@ -115,8 +111,9 @@ class LidarObjectExtractor:
         groups = group_indices(labels[inverse])
         return [g for g in groups if c.min_points <= len(g) <= c.max_points]
 
-    def boxes(self, xyz: np.ndarray) -> _Objects:
-        """Steps 1-5 on float (N, 3) finite points."""
+    def boxes(self, xyz: np.ndarray) -> list[tuple]:
+        """Steps 1-5 on float (N, 3) finite points: one ``(centre (3,), (length, width, height),
+        yaw, confidence, class_id)`` row per object (see :meth:`_box`)."""
         pts, height = self.object_points(xyz)
         rows = []
         for idx in self.clusters(pts) if len(pts) else []:
@@ -125,13 +122,7 @@ class LidarObjectExtractor:
                 rows.append(row)
         keep_unknown = self.config.keep_unknown
         unknown = len(self.config.classes)
-        rows = [r for r in rows if keep_unknown or r[4] != unknown]
-        if not rows:
-            return _Objects(np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0), np.zeros(0, np.int32),
-                            np.zeros(0))
-        cols = list(zip(*rows, strict=True))
-        return _Objects(np.array(cols[0]), np.array(cols[1]), np.array(cols[2]),
-                        np.array(cols[4], np.int32), np.array(cols[3]))
+        return [r for r in rows if keep_unknown or r[4] != unknown]
 
     def _fit(self, xy: np.ndarray) -> RectFit:
         b = self.config.box

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from percept.messages import Detections3D, PointCloud
-from percept.node import NodeContext
+from percept.messages import PointCloud
 from perception.lidar.base import ObjectNode, ObjectNodeConfig
 from perception.lidar.config import LidarObjectsConfig
 from perception.lidar.extractor import LidarObjectExtractor
@@ -37,16 +36,5 @@ class LidarObjectsNode(ObjectNode):
     Config = LidarObjectsNodeConfig
     INPUT = PointCloud
     DATA_NAME = "points"
-
-    def __init__(self, config: LidarObjectsNodeConfig | None = None) -> None:
-        super().__init__(config)
-        self.extractor = LidarObjectExtractor(self.config.extractor)
-
-    def start(self, ctx: NodeContext) -> None:
-        super().start(ctx)
-        c = self.extractor.config
-        ctx.log.info("lidar objects node: inputs %s, ground %s, clustering %s, boxes %s",
-                     list(self.config.inputs), c.ground.method, c.cluster.method, c.box.method)
-
-    def extract(self, msg: PointCloud) -> Detections3D:
-        return self.extractor.extract(msg, stamp_ns=msg.stamp_ns, frame_id=msg.frame_id, seq=msg.seq)
+    EXTRACTOR = LidarObjectExtractor
+    SETTINGS = "extractor"

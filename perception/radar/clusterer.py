@@ -101,6 +101,11 @@ class RadarObjectClusterer:
     def class_names(self) -> tuple[str, ...]:
         return CLASS_NAMES
 
+    def describe(self) -> str:
+        """The moving-speed threshold, DBSCAN radius and static handling, for logs."""
+        c = self.config
+        return f"moving >= {c.moving_speed:.2f} m/s, eps {c.eps:.2f} m, keep_static {c.keep_static}"
+
     def extract(self, scan: RadarScan, stamp_ns: int | None = None, frame_id: str | None = None,
                 seq: int | None = None) -> Detections3D:
         """Objects of one scan; the header defaults to the scan's own."""

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from percept.messages import Detections3D, RadarScan
-from percept.node import NodeContext
+from percept.messages import RadarScan
 from perception.lidar.base import ObjectNode, ObjectNodeConfig
 from perception.radar.clusterer import RadarObjectClusterer
 from perception.radar.config import RadarObjectsConfig
@@ -37,16 +36,5 @@ class RadarObjectsNode(ObjectNode):
     Config = RadarObjectsNodeConfig
     INPUT = RadarScan
     DATA_NAME = "scan"
-
-    def __init__(self, config: RadarObjectsNodeConfig | None = None) -> None:
-        super().__init__(config)
-        self.clusterer = RadarObjectClusterer(self.config.clusterer)
-
-    def start(self, ctx: NodeContext) -> None:
-        super().start(ctx)
-        c = self.clusterer.config
-        ctx.log.info("radar objects node: inputs %s, moving >= %.2f m/s, eps %.2f m, keep_static %s",
-                     list(self.config.inputs), c.moving_speed, c.eps, c.keep_static)
-
-    def extract(self, msg: RadarScan) -> Detections3D:
-        return self.clusterer.extract(msg)
+    EXTRACTOR = RadarObjectClusterer
+    SETTINGS = "clusterer"

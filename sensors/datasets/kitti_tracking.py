@@ -224,14 +224,21 @@ class KittiTrackingSequence:
             ``root/calib``, ``root/oxts`` and ``root/label_02`` (``det_dir`` holds
             ``<Class>/NNNN.txt``).
         with_labels: read the labels (False: none, e.g. for tracking only).
+
+    Attributes:
+        name: the sequence number as the files name it (``"0000"``).
+        frame_rate: 10 frames per second (camera and lidar).
     """
+
+    frame_rate: float = 1e9 / FRAME_PERIOD_NS
 
     def __init__(self, root: str | Path, sequence: int, *, det_dir: str | Path | None = None,
                  calib_dir: str | Path | None = None, oxts_dir: str | Path | None = None,
                  label_dir: str | Path | None = None, with_labels: bool = True) -> None:
         self.root = Path(root)
         self.sequence = int(sequence)
-        name = f"{self.sequence:04d}.txt"
+        self.name = f"{self.sequence:04d}"
+        name = f"{self.name}.txt"
         if not self.root.is_dir():
             raise SensorError(f"KITTI tracking root {self.root} is not a folder")
         det_root = Path(det_dir or self.root / "det_pointrcnn")
@@ -381,20 +388,11 @@ class KittiTrackingSource(DatasetSource):
     """
 
     Config = KittiTrackingSourceConfig
+    dataset = "KITTI tracking"
 
     def open(self) -> KittiTrackingSequence:
         cfg: KittiTrackingSourceConfig = self.config
         return KittiTrackingSequence(cfg.root, cfg.sequence)
-
-    @property
-    def label(self) -> str:
-        return f"KITTI tracking {self.config.sequence:04d}"
-
-    def frame_period_s(self) -> float:
-        return FRAME_PERIOD_NS / 1e9
-
-    def stamp_ns(self, index: int, t0_ns: int) -> int:
-        return KittiTrackingSequence.stamp_ns(index, t0_ns)
 
     def outputs(self, index: int, stamp_ns: int) -> list[Output]:
         cfg: KittiTrackingSourceConfig = self.config

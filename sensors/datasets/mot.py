@@ -47,21 +47,12 @@ class MotSource(DatasetSource):
     """
 
     Config = MotSourceConfig
+    dataset = "MOT"
     first_frame = 1
 
     def open(self) -> MotSequence:
         cfg: MotSourceConfig = self.config
         return MotSequence(cfg.path, cfg.min_confidence)
-
-    @property
-    def label(self) -> str:
-        return f"MOT {self.sequence.name}"
-
-    def frame_period_s(self) -> float:
-        return 1.0 / self.sequence.frame_rate
-
-    def stamp_ns(self, index: int, t0_ns: int) -> int:
-        return self.sequence.stamp_ns(index + 1, t0_ns)
 
     def outputs(self, index: int, stamp_ns: int) -> list[Output]:
         cfg: MotSourceConfig = self.config

@@ -92,7 +92,16 @@ class CrowdSpec:
 
 @dataclass(frozen=True)
 class RuleSpec:
-    """Thresholds that define the scripted anomalies' ground truth."""
+    """Thresholds that define the scripted anomalies' ground truth (:mod:`sensors.sim.anomalies`).
+
+    Attributes:
+        loiter_s, loiter_radius_m: ``loitering``: the actor stays within this radius (m) of one
+            spot for this long (s).
+        run_speed_mps, run_s: ``running``: faster than this speed (m/s) for this long (s).
+        wrong_way_s: ``wrong_way``: moving against the scenario's ``flow_deg`` for this long (s).
+        abandon_distance_m, abandon_s: ``abandoned_object``: the bag's owner is farther than this
+            (m), or gone, for this long (s).
+    """
 
     loiter_s: float = 10.0
     loiter_radius_m: float = 3.0
@@ -115,7 +124,18 @@ class MountSpec:
 
 @dataclass(frozen=True)
 class DetectorSpec:
-    """The simulated 2D detector of one camera (see :mod:`sensors.sim.detector`)."""
+    """The simulated 2D detector of one camera (see :mod:`sensors.sim.detector` for the model).
+
+    Attributes:
+        enabled: publish detections for this camera at all.
+        latency_ms, latency_jitter_ms: mean and standard deviation of the detection delay (ms).
+        box_noise_frac, box_noise_px: corner noise (std) as a fraction of the box size plus pixels.
+        miss_base, miss_occlusion, miss_distance: miss probability terms: always, times the hidden
+            fraction, times ``(depth / max_range_m) ** 2``.
+        max_range_m: actors deeper than this (m) are never detected.
+        min_visible: actors with a smaller visible fraction are never detected.
+        false_positives_per_frame: mean of the Poisson number of false boxes per frame.
+    """
 
     enabled: bool = True
     latency_ms: float = 40.0
@@ -132,7 +152,13 @@ class DetectorSpec:
 
 @dataclass(frozen=True)
 class CameraSpec:
-    """A pinhole camera with a horizontal field of view ``hfov_deg`` and no distortion."""
+    """A pinhole camera with a horizontal field of view ``hfov_deg`` and no distortion.
+
+    Attributes:
+        name, frame_id: the camera's name (topics) and the frame of its images.
+        mount: where it sits; width, height: image size (pixels); rate_hz: frames per second.
+        detector: its simulated 2D detector.
+    """
 
     name: str
     frame_id: str
@@ -146,7 +172,15 @@ class CameraSpec:
 
 @dataclass(frozen=True)
 class LidarSpec:
-    """A spinning lidar: ``beams`` elevations evenly spread over ``elevation_deg`` (min, max)."""
+    """A spinning lidar: ``beams`` elevations evenly spread over ``elevation_deg`` (min, max).
+
+    Attributes:
+        name, frame_id, mount: as for :class:`CameraSpec`; rate_hz: revolutions per second.
+        azimuth_step_deg: angle between two firings of a beam.
+        max_range_m: rays hit nothing beyond this (m).
+        range_noise_m: standard deviation of the range noise (m).
+        dropout: probability that a return is lost.
+    """
 
     name: str = "top"
     frame_id: str = "lidar_top"
@@ -162,7 +196,17 @@ class LidarSpec:
 
 @dataclass(frozen=True)
 class RadarSpec:
-    """A forward radar returning one target per visible object plus clutter."""
+    """A forward radar returning one target per visible object plus clutter.
+
+    Attributes:
+        name, frame_id, mount: as for :class:`CameraSpec`; rate_hz: scans per second.
+        fov_deg, max_range_m: full horizontal field of view (deg) and the farthest return (m).
+        range_noise_m, azimuth_noise_deg, range_rate_noise_mps, rcs_noise_db: standard
+            deviations of the measurement noise.
+        miss: probability that an object returns nothing in a scan.
+        clutter_per_scan: mean of the Poisson number of clutter returns per scan.
+        clock_offset_ms: the radar's clock runs this far ahead of simulation time.
+    """
 
     name: str = "front"
     frame_id: str = "radar_front"

@@ -112,6 +112,10 @@ def test_radar_scan_updates_tracks_in_the_node() -> None:
 def test_bad_configuration_is_refused_with_the_key() -> None:
     with pytest.raises(ConfigError, match="inputs"):
         build(FusionNodeConfig, {"inputs": {}}, "nodes[0].config")
+    for key in ("release_period_s", "buffer_capacity", "max_future_s"):
+        message = rf"nodes\[0\]\.config: FusionNodeConfig\.{key}: expected a finite number > 0, got 0"
+        with pytest.raises(ConfigError, match=message):
+            build(FusionNodeConfig, {**CONFIG, key: 0}, "nodes[0].config")
     bad = {**CONFIG, "frames": {"lidar": {"parent": "ego", "rotation": [0, 0, 0, 2.0]}}}
     with pytest.raises(ConfigError, match=r"frames\.lidar"):
         build(FusionNodeConfig, bad, "nodes[0].config")

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from percept.cli import main
-from percept.errors import GraphError, UnwiredTopicError
+from percept.errors import ConfigError, GraphError, UnwiredTopicError
 from percept.graph import load_graph, unwired_subscriptions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,3 +117,16 @@ def test_wait_for_given_explicitly_and_checked(tmp_path: Path) -> None:
         load_graph(_write(tmp_path, [{**SOURCE, "wait_for": ["ghost"]}, SINK]))
     with pytest.raises(GraphError, match=r"graph.nodes\[1\].wait_for: 'sink' is not another node"):
         load_graph(_write(tmp_path, [SOURCE, {**SINK, "wait_for": ["sink"]}]))
+
+
+@pytest.mark.parametrize(("restart", "message"), [
+    ({"backoff_s": -1}, r"graph\.restart: backoff_s: expected a finite number >= 0, got -1"),
+    ({"max_restarts": -2}, r"graph\.restart: max_restarts: expected a finite number >= 0, got -2"),
+    ({"backoff_s": 5.0, "max_backoff_s": 1.0},
+     r"graph\.restart: max_backoff_s: expected >= backoff_s \(5\.0\), got 1\.0"),
+])
+def test_restart_settings_are_checked_at_load(tmp_path: Path, restart: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_graph(_write(tmp_path, [SOURCE], restart=restart))
+    load_graph(_write(tmp_path, [SOURCE], restart={"backoff_s": 0.0, "max_restarts": 3}))  # zeros are fine
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from pathlib import Path
 
@@ -30,8 +31,10 @@ def test_objects_topic_mapping():
 
 
 def test_node_publishes_one_detections3d_per_cloud_and_survives_bad_clouds(caplog):
+    caplog.set_level(logging.INFO)
     node = LidarObjectsNode()
     runner = LocalRunner(node, name="lidar_objects")
+    assert "inputs ['lidar/'], ground grid, clustering euclidean, boxes lshape" in caplog.text
     good = scene([CAR], seed=0)
     out = runner.feed("lidar/points", _cloud(good, seq=4))
     assert [t for t, _ in out] == ["lidar/objects"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from pathlib import Path
 
@@ -15,8 +16,10 @@ from tests.perception.radar_scenes import scene
 
 
 def test_node_publishes_objects_with_velocity_and_survives_bad_scans(caplog):
+    caplog.set_level(logging.INFO)
     node = RadarObjectsNode(RadarObjectsNodeConfig(inputs=("radar/front",)))
     runner = LocalRunner(node, name="radar_objects")
+    assert "inputs ['radar/front'], moving >= 0.20 m/s, eps 1.50 m, keep_static False" in caplog.text
     scan, _ = scene()
     out = runner.feed("radar/front/scan", scan)
     assert [t for t, _ in out] == ["radar/front/objects"]

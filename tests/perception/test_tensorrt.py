@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+from perception.backends.base import parse_cuda_device
 from perception.backends.trt_calib import (
     calibration_set_hash,
     iter_calibration_batches,
@@ -32,7 +33,6 @@ from perception.backends.trt_engine import (
     engine_cache_key,
     import_cudart,
     onnx_input_shapes,
-    parse_cuda_device,
     precision_tag,
     read_cache_entry,
     write_cache_entry,
