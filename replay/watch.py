@@ -86,6 +86,8 @@ class WatchOptions:
         scene: scene YAML ("" : no events).
         fps: frame rate of image folders (default: the scene's ``anomaly.fps``, else 10).
         rate: pacing of files: ``"auto"`` (their real rate) or ``"max"``.
+        loop: play a file or folder over and over; max_frames: stop after that many frames
+            (camera sources, not logs; None: no limit).
         video, record: write ``annotated.mp4`` / ``log.mcap``.
         detector: overrides of the detector config (``conf``, ``threads``, ...).
     """
@@ -96,6 +98,8 @@ class WatchOptions:
     scene: str = ""
     fps: float | None = None
     rate: str = "auto"
+    loop: bool = False
+    max_frames: int | None = None
     video: bool = True
     record: bool = True
     detector: dict[str, Any] = field(default_factory=dict)
@@ -114,6 +118,9 @@ def _source_node(opts: WatchOptions, fps: float) -> tuple[NodeConfig, bool]:
     if opts.source.endswith(".mcap"):
         if not Path(opts.source).is_file():
             raise ConfigError(f"{opts.source}: no such log")
+        if opts.loop or opts.max_frames is not None:
+            raise ConfigError(f"{opts.source}: --loop and --max-frames are for cameras, videos and folders, "
+                              "not logs")
         return NodeConfig(name="log", type="replay.watch_nodes:LogImageSource", publishes=(IMAGE_TOPIC,),
                           config={"path": opts.source, "topic": IMAGE_TOPIC, "rate": opts.rate}), False
     kind = source_kind(opts.source)
@@ -121,7 +128,8 @@ def _source_node(opts: WatchOptions, fps: float) -> tuple[NodeConfig, bool]:
     if not live and not Path(opts.source).exists():
         raise ConfigError(f"{opts.source}: no such file or folder")
     config = {"source": opts.source, "topic": IMAGE_TOPIC, "frame_id": "camera_watch", "fps": fps,
-              "rate": "auto" if live else opts.rate}
+              "rate": "auto" if live else opts.rate, "loop": opts.loop and not live,
+              "max_frames": opts.max_frames}
     return NodeConfig(name="camera", type="camera", publishes=(IMAGE_TOPIC,), config=config), live
 
 
