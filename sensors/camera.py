@@ -52,6 +52,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal, cast
 
+import cv2
+import numpy as np
+
 from percept.clock import Clock, WallClock
 from percept.message import Message
 from percept.messages import Image
@@ -77,6 +80,9 @@ BACKOFF_FACTOR = 2.0
 #: Frames over which a live device's driver-to-clock offset is measured (its minimum).
 LIVE_OFFSET_WINDOW = 300
 
+#: A decoded frame and its analytics copy (None without an analytics stream).
+_Frame = tuple[RawFrame, np.ndarray | None]
+
 
 @dataclass(frozen=True)
 class CameraConfig:
@@ -92,6 +98,13 @@ class CameraConfig:
         fps: frame rate of image folders (stream time ``index / fps``) and of videos whose
             container states none.
         loop: start files/folders over at the end instead of ending.
+        analytics_topic: also publish every frame here, downscaled to ``analytics_width`` pixels
+            wide (aspect kept, ``INTER_AREA``) when it is wider, as it is otherwise -- a detector's
+            stream, like an IP camera's sub-stream, so the full frame need not cross to the
+            detector's process (``""``: none). A downscaled copy carries the full frame's size
+            (``Image.full_width``/``full_height``) and detections on it come back in full-frame
+            pixels.
+        analytics_width: width of the analytics stream, pixels (>= 16 with ``analytics_topic``).
         max_frames: end the stream after publishing this many frames (any source; None: no limit).
         jpeg_quality: publish JPEG-compressed images at this quality (1-100); None: bgr8.
         reconnect_initial_s: first delay before reconnecting a dropped live source, seconds.
@@ -110,6 +123,8 @@ class CameraConfig:
     fps: float = 10.0
     loop: bool = False
     max_frames: int | None = None
+    analytics_topic: str = ""
+    analytics_width: int = 0
     jpeg_quality: int | None = None
     reconnect_initial_s: float = 0.5
     reconnect_max_s: float = 10.0
@@ -127,6 +142,11 @@ class CameraConfig:
             raise ValueError(f"rate: expected > 0 Hz, got {self.rate}")
         if not self.fps > 0:
             raise ValueError(f"fps: expected > 0, got {self.fps}")
+        if self.analytics_topic and self.analytics_width < 16:
+            raise ValueError(f"analytics_width: expected >= 16 with analytics_topic, "
+                             f"got {self.analytics_width}")
+        if self.analytics_topic == self.topic:
+            raise ValueError(f"analytics_topic: expected a topic other than topic {self.topic!r}")
         if self.max_frames is not None and self.max_frames < 1:
             raise ValueError(f"max_frames: expected >= 1 or None, got {self.max_frames}")
         if self.jpeg_quality is not None and not 1 <= self.jpeg_quality <= 100:
@@ -187,7 +207,7 @@ class CameraSource(Processor):
         self._seq = 0
         self._last_stamp = -1
         self._clock = SourceClock()
-        self._ahead: list[RawFrame | None] = []  # files: the frame decoded for the next tick
+        self._ahead: list[_Frame | None] = []  # files: the frame decoded for the next tick
 
     @property
     def status(self) -> CameraStatus:
@@ -216,7 +236,7 @@ class CameraSource(Processor):
             self._reconnect(ctx.clock.now_ns(), first=True)
         else:
             self._reader = self._open()
-            self._ahead = [self._read_next(ctx.clock.now_ns())]
+            self._ahead = [self._prepare(self._read_next(ctx.clock.now_ns()))]
         ctx.add_timer(self._period_s(), self._tick)
 
     def _open(self) -> FrameReader:
@@ -240,17 +260,29 @@ class CameraSource(Processor):
         if self._live:  # live frames arrive when the read returns: stamped after it
             if st.state == "reconnecting" and (now_ns < st.next_attempt_ns or not self._reconnect(now_ns)):
                 return
-            raw = self._read_next(now_ns)
-            if raw is not None:
-                self._publish(raw, self.context.clock.now_ns())
+            frame = self._prepare(self._read_next(now_ns))
+            if frame is not None:
+                self._publish(frame, self.context.clock.now_ns())
             return
         # files and folders: the frame decoded after the previous tick is released on this tick's
         # schedule (its stamp is mapped onto the tick time), then the next one is decoded ahead
-        raw = self._ahead.pop() if self._ahead else self._read_next(now_ns)
-        if raw is not None:
-            self._publish(raw, now_ns)
+        frame = self._ahead.pop() if self._ahead else self._prepare(self._read_next(now_ns))
+        if frame is not None:
+            self._publish(frame, now_ns)
         if st.state != "ended":
-            self._ahead = [self._read_next(now_ns)]
+            self._ahead = [self._prepare(self._read_next(now_ns))]
+
+    def _prepare(self, raw: RawFrame | None) -> _Frame | None:
+        """``raw`` with its analytics copy (downscaled to ``analytics_width`` when wider; the frame
+        itself when not, or None without an ``analytics_topic``)."""
+        cfg: CameraConfig = self.config
+        if raw is None or not cfg.analytics_topic:
+            return None if raw is None else (raw, None)
+        h, w = raw.bgr.shape[:2]
+        if w <= cfg.analytics_width:
+            return raw, raw.bgr
+        size = (cfg.analytics_width, max(1, round(h * cfg.analytics_width / w)))
+        return raw, cv2.resize(raw.bgr, size, interpolation=cv2.INTER_AREA)
 
     def _read_next(self, now_ns: int) -> RawFrame | None:
         """The next frame of the reader; None when there is none this tick (a bad frame, a lost
@@ -305,9 +337,18 @@ class CameraSource(Processor):
             stamp = self._clock.stamp(source, max(arrival_ns, self._last_stamp + 1))
         return max(stamp, self._last_stamp + 1)  # strictly increasing whatever the source does
 
-    def _publish(self, raw: RawFrame, arrival_ns: int) -> None:
+    def _publish(self, frame: _Frame, arrival_ns: int) -> None:
+        """Stamp and publish a frame: the analytics copy first (a detector waits for it), then the
+        full frame."""
         cfg: CameraConfig = self.config
+        raw, small = frame
         stamp = self._last_stamp = self._stamp(raw, arrival_ns)
+        if small is not None:
+            h, w = raw.bgr.shape[:2]
+            full = (w, h) if small is not raw.bgr else (0, 0)
+            self.context.publish(cfg.analytics_topic, Image.from_bgr(
+                small, stamp_ns=stamp, frame_id=cfg.frame_id, seq=self._seq, jpeg_quality=cfg.jpeg_quality,
+                full_size=full))
         msg = Image.from_bgr(raw.bgr, stamp_ns=stamp, frame_id=cfg.frame_id, seq=self._seq,
                              jpeg_quality=cfg.jpeg_quality)
         self._seq += 1

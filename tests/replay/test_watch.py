@@ -52,6 +52,14 @@ def test_graph_from_a_file_is_reliable_and_ends_in_the_sink(tmp_path: Path, shar
     assert nodes["detector"].policy == "reliable"  # a file: every frame is detected
     assert nodes["tracker"].type == "tracker2d"
     assert nodes["sink"].config["out_dir"] == str(tmp_path / "out")
+    # the detector reads the camera's analytics stream, twice the 416-pixel model input wide
+    assert (nodes["camera"].config["analytics_topic"], nodes["camera"].config["analytics_width"]) == \
+        ("camera/watch/analytics", 832)
+    assert nodes["detector"].subscribe == ("camera/watch/analytics",)
+    assert "camera/watch/image" in nodes["sink"].subscribe
+    tiled = build_watch_graph(WatchOptions(str(video), tmp_path / "out", model=str(model),
+                                           detector={"tiles": "2x1"}))
+    assert tiled.nodes[1].subscribe == ("camera/watch/image",)  # tiles need the full frame
 
 
 def test_graph_with_a_scene_uses_its_groups_and_events(tmp_path: Path, shared_model) -> None:

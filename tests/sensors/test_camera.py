@@ -3,6 +3,7 @@ that dies and comes back (real HTTP sockets on 127.0.0.1, real OpenCV/FFmpeg).""
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
 from collections.abc import Callable
@@ -322,3 +323,24 @@ def test_file_frames_are_decoded_ahead_and_released_on_their_tick(tmp_path) -> N
     runner.advance_to(round(1.5e8))  # one tick: frame 0 (read in start) out, frame 1 read ahead
     assert len(_images(runner)) == 1 and len(reads) == 1
     assert [m.stamp_ns for m in _images(runner)] == [100_000_000]
+
+
+def test_analytics_stream_is_a_downscaled_copy_published_first(tmp_path) -> None:
+    _write_folder(tmp_path / "f", 2)
+    cfg = CameraConfig(source=str(tmp_path / "f"), fps=10.0, topic="cam/image",
+                       analytics_topic="cam/analytics", analytics_width=32)
+    runner = LocalRunner(CameraSource(cfg))
+    runner.advance_to(round(2.5e8))
+    assert [t for t, _ in runner.outputs] == ["cam/analytics", "cam/image"] * 2
+    small, full = runner.outputs[2][1], runner.outputs[3][1]
+    assert (small.width, small.height, small.full_width, small.full_height) == (32, 24, 64, 48)
+    assert (small.stamp_ns, small.seq, small.frame_id) == (full.stamp_ns, full.seq, full.frame_id)
+    assert int(small.data[5, 5, 0]) == 20 and full.full_width == 0
+    wide = LocalRunner(CameraSource(dataclasses.replace(cfg, analytics_width=640)))  # narrower frames:
+    wide.advance_to(round(1.5e8))  # published there as they are
+    (_, a), (_, b) = wide.outputs
+    assert a.full_width == 0 and a.data is b.data
+    with pytest.raises(ValueError, match="analytics_width: expected >= 16"):
+        dataclasses.replace(cfg, analytics_width=0)
+    with pytest.raises(ValueError, match="analytics_topic: expected a topic other than"):
+        dataclasses.replace(cfg, analytics_topic="cam/image")
