@@ -1,10 +1,13 @@
 """``percept bench pipeline``: per-stage latency of the ``percept watch`` graph at the source's real rate.
 
-    percept bench pipeline --model M --source VIDEO [--scene scene.yaml] [--with-outputs] [--json]
+    percept bench pipeline --model M --source VIDEO [--frames N] [--scene scene.yaml]
+                           [--with-outputs] [--json]
 
 Runs :func:`replay.watch.run_watch` (camera -> detector -> tracker -> events -> sink, each its own
-process over ZeroMQ) with the file played at its own frame rate, and reports, per frame, the time
-from capture (the frame's ``stamp_ns``) to each stage, measured on the wall clock at the sink:
+process over ZeroMQ) with the file played at its own frame rate -- looped until ``--frames`` frames
+(default 100) have been played, so that a p99 means something on a short clip -- and reports, per
+frame, the time from capture (the frame's ``stamp_ns``) to each stage, measured on the wall clock
+at the sink:
 
 * ``detector in``: the detector started on the frame (detections' arrival minus the detector's
   own ``latency_ns``: bus transit and queueing before inference);
@@ -13,9 +16,10 @@ from capture (the frame's ``stamp_ns``) to each stage, measured on the wall cloc
 * ``events``: an event raised on the frame arrived (only with ``--scene``, when any is raised);
 
 with the detector's inference time (preprocess + inference + postprocess) and the overhead beyond
-it, ``tracks - inference`` per frame, each as p50/p99 in ms. The target: end-to-end p99 <=
-inference p99 + 10 ms. By default the sink writes no MCAP and no video (their encoding competes
-for the CPU with the detector); ``--with-outputs`` measures with them.
+it, ``tracks - inference`` per frame, each as p50/p99 in ms (over every frame, the first
+included; the first frame's end-to-end time is also reported on its own, ``first_frame_ms``).
+The target: end-to-end p99 <= inference p99 + 10 ms. By default the sink writes no MCAP and no
+video (their encoding competes for the CPU with the detector); ``--with-outputs`` measures with them.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import numpy as np
 
 from bench.tables import markdown_table
 from percept.cliutil import out as _out
+from percept.cliutil import positive_int
 
 #: The overhead the pipeline may add to detector inference at p99, ms.
 TARGET_OVERHEAD_MS = 10.0
@@ -58,18 +63,22 @@ def stage_latencies(report: dict[str, Any]) -> dict[str, dict[str, float | None]
     return {k: _pcts(v) for k, v in rows.items()}
 
 
-def run(model: str, source: str, scene: str = "", outputs: bool = False) -> dict[str, Any]:
-    """Run the watch graph once on ``source`` and return the stage table and the target check."""
+def run(model: str, source: str, scene: str = "", outputs: bool = False, frames: int = 100) -> dict[str, Any]:
+    """Run the watch graph on ``source`` (looped up to ``frames`` frames) and return the stage table
+    and the target check."""
     from replay.watch import WatchOptions, run_watch
 
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         result = run_watch(WatchOptions(source, Path(tmp), model=model, scene=scene, video=outputs,
-                                        record=outputs))
+                                        record=outputs, loop=True, max_frames=frames))
     stages = stage_latencies(result.report)
+    first = next((s for s in result.report.get("stages", []) if "tracks" in s), None)
     e2e, inf = stages["tracks"]["p99"], stages["inference"]["p99"]
     return {"source": source, "model": Path(model).name, "outputs": outputs, "exit": result.code,
             "frames": result.report.get("frames", 0), "tracked": result.report.get("tracked", 0),
             "skipped": result.skipped(), "stages": stages,
+            "first_frame_ms": None if first is None else round((first["tracks"] - first["capture"]) / 1e6,
+                                                               2),
             "target_ms": TARGET_OVERHEAD_MS,
             "target_met": e2e is not None and inf is not None and e2e <= inf + TARGET_OVERHEAD_MS}
 
@@ -81,7 +90,8 @@ def format_result(r: dict[str, Any]) -> str:
 
     rows = [(name, ms(v["p50"]), ms(v["p99"]), v["n"]) for name, v in r["stages"].items()]
     head = f"{Path(r['source']).name}, {r['model']}: {r['tracked']}/{r['frames']} frames tracked, " \
-           f"{r['skipped']} skipped, outputs {'on' if r['outputs'] else 'off'}"
+           f"{r['skipped']} skipped, outputs {'on' if r['outputs'] else 'off'}; first frame end to end " \
+           f"{ms(r['first_frame_ms'])} ms"
     verdict = "met" if r["target_met"] else "NOT met"
     return "\n".join([head, markdown_table(["stage (ms since capture)", "p50", "p99", "frames"], rows),
                       f"target end-to-end p99 <= inference p99 + {r['target_ms']:.0f} ms: {verdict}"])
@@ -89,7 +99,7 @@ def format_result(r: dict[str, Any]) -> str:
 
 def cmd_bench_pipeline(args: argparse.Namespace) -> int:
     """``percept bench pipeline``: the table (or one JSON object with ``--json``)."""
-    r = run(args.model, args.source, args.scene or "", args.with_outputs)
+    r = run(args.model, args.source, args.scene or "", args.with_outputs, args.frames)
     _out(json.dumps(r) if args.json else format_result(r))
     return 0 if r["exit"] == 0 else 1
 
@@ -100,6 +110,8 @@ def register(registry: Any) -> None:
                                   help="per-stage latency of the watch graph at the source's rate")
     b.add_argument("--model", required=True, help="detector model file")
     b.add_argument("--source", required=True, help="video file (or image folder) played at its real rate")
+    b.add_argument("--frames", type=positive_int, default=100, metavar="N",
+                   help="frames to play, looping the clip as needed (default: 100)")
     b.add_argument("--scene", default=None, help="scene YAML: adds the events node (default: none)")
     b.add_argument("--with-outputs", action="store_true",
                    help="let the sink write the MCAP log and the video too (default: off)")

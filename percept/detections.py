@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Self
@@ -79,6 +80,14 @@ class Detections:
             class_id=self.class_id[index],
             track_id=None if self.track_id is None else self.track_id[index],
         )
+
+    def scaled(self, sx: float, sy: float) -> Self:
+        """The same detections with boxes scaled by ``sx`` along x and ``sy`` along y (e.g. from
+        the pixels of a downscaled image to the full frame's)."""
+        if sx == 1.0 and sy == 1.0:
+            return self
+        xyxy = self.xyxy * np.array([sx, sy, sx, sy], np.float32)
+        return dataclasses.replace(self, xyxy=xyxy.astype(np.float32))
 
     def with_track_ids(self, track_id: np.ndarray) -> Self:
         """A copy carrying ``track_id`` (int64 (N,))."""

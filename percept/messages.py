@@ -64,14 +64,23 @@ class Image(Message):
         data: pixel or compressed bytes as above.
         width, height: pixels; derived from ``data`` for raw encodings, 0 when unknown for
             compressed ones.
+        full_width, full_height: pixels of the camera's full frame when this image is a
+            downscaled copy of it (an analytics stream: detections on it are mapped back to the
+            full frame's pixels); 0, 0 when the image is the full frame. Version 2; version-1
+            images decode as full frames.
     """
 
     SCHEMA: ClassVar[str] = "percept.Image"
+    VERSION: ClassVar[int] = 2
+    LEGACY_ARRAY_NAMES: ClassVar[Mapping[int, Mapping[str, str]]] = {1: {}}
+    LEGACY_SCALAR_DEFAULTS: ClassVar[Mapping[int, Mapping[str, Any]]] = {
+        1: {"full_width": 0, "full_height": 0}}
     ARRAYS: ClassVar[Mapping[str, ArraySpec]] = {
         "data": ArraySpec(("u1", "u2"), ((N,), (N, N), (N, N, 3))),
     }
     SCALARS: ClassVar[Mapping[str, Scalar]] = {
         "encoding": Scalar.STR, "width": Scalar.INT, "height": Scalar.INT,
+        "full_width": Scalar.INT, "full_height": Scalar.INT,
     }
     RAW_NDIM: ClassVar[Mapping[str, tuple[int, str]]] = {
         "bgr8": (3, "u1"), "rgb8": (3, "u1"), "mono8": (2, "u1"), "mono16": (2, "u2"),
@@ -82,9 +91,16 @@ class Image(Message):
     data: np.ndarray
     width: int = 0
     height: int = 0
+    full_width: int = 0
+    full_height: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        for name in ("full_width", "full_height"):
+            check_stamp("Image", name, getattr(self, name))
+        _require((self.full_width == 0) == (self.full_height == 0), "Image",
+                 "full_width, full_height: expected both 0 or both > 0, "
+                 f"got {self.full_width}, {self.full_height}")
         raw = self.RAW_NDIM.get(self.encoding)
         if raw is not None:
             ndim, dt = raw
@@ -107,16 +123,25 @@ class Image(Message):
 
     @classmethod
     def from_bgr(cls, bgr: np.ndarray, *, stamp_ns: int, frame_id: str, seq: int = 0,
-                 jpeg_quality: int | None = None) -> Self:
-        """Wrap a uint8 (H, W, 3) BGR array, JPEG-compressing it when ``jpeg_quality`` is set."""
+                 jpeg_quality: int | None = None, full_size: tuple[int, int] = (0, 0)) -> Self:
+        """Wrap a uint8 (H, W, 3) BGR array, JPEG-compressing it when ``jpeg_quality`` is set;
+        ``full_size``: (width, height) of the full frame ``bgr`` was downscaled from, if any."""
+        full = {"full_width": int(full_size[0]), "full_height": int(full_size[1])}
         if jpeg_quality is None:
-            return cls(stamp_ns=stamp_ns, frame_id=frame_id, seq=seq, encoding="bgr8", data=bgr)
+            return cls(stamp_ns=stamp_ns, frame_id=frame_id, seq=seq, encoding="bgr8", data=bgr, **full)
         import cv2
 
         ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
         _require(bool(ok), "Image", "JPEG encoding failed")
         return cls(stamp_ns=stamp_ns, frame_id=frame_id, seq=seq, encoding="jpeg",
-                   data=buf.reshape(-1), width=bgr.shape[1], height=bgr.shape[0])
+                   data=buf.reshape(-1), width=bgr.shape[1], height=bgr.shape[0], **full)
+
+    def full_frame_scale(self) -> tuple[float, float]:
+        """(sx, sy) mapping this image's pixels to the full frame's (1, 1) for a full frame or
+        when the image's own size is unknown)."""
+        if not self.full_width or not self.width or not self.height:
+            return 1.0, 1.0
+        return self.full_width / self.width, self.full_height / self.height
 
     def to_bgr(self) -> np.ndarray:
         """uint8 (H, W, 3) BGR pixels, decoding or converting as needed."""

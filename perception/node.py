@@ -30,7 +30,9 @@ Every output carries the source frame's ``stamp_ns`` (capture time) and ``frame_
 policy skipped are not losses on the output topic), the detector's class names, and
 ``latency_ns`` = the detector's measured time (preprocess + inference + postprocess) for the
 whole batch the frame was part of: the time the frame spent being detected, excluding the wait
-for the batch to fill. A frame that cannot be decoded or detected is counted in
+for the batch to fill. Boxes are in the pixels of the camera's full frame: an image that is a
+downscaled analytics copy (``Image.full_width``/``full_height`` set) has its boxes scaled back.
+A frame that cannot be decoded or detected is counted in
 :attr:`DetectorNode.stats` and logged; the node goes on.
 """
 
@@ -210,7 +212,8 @@ class DetectorNode(SequencedProcessor):
         for (topic, msg, _), dets in zip(decoded, results, strict=True):
             out_topic = self.output_topic(topic)
             out = Detections2D(stamp_ns=msg.stamp_ns, frame_id=msg.frame_id, seq=self.next_seq(out_topic),
-                               detections=dets, class_names=self._class_names, latency_ns=latency_ns)
+                               detections=dets.scaled(*msg.full_frame_scale()),  # full-frame pixels
+                               class_names=self._class_names, latency_ns=latency_ns)
             self.context.publish(out_topic, out)
             self.stats.frames_out += 1
 

@@ -5,9 +5,13 @@ pipeline as ``configs/watch-*.yaml``), every node its own process over ZeroMQ:
 
 * ``camera`` (``camera`` node: video file, image folder, URL, V4L2 device) or ``log``
   (:class:`replay.watch_nodes.LogImageSource`: the images of an MCAP log) on ``camera/watch/image``;
-* ``detector`` -> ``camera/watch/detections``: ``reliable`` from a file, folder or log (every
-  frame is detected), ``latest`` from a live source (a slow detector skips frames, and the summary
-  counts them);
+  a camera also publishes its analytics stream on ``camera/watch/analytics`` (:data:`ANALYTICS_TOPIC`):
+  each frame downscaled to twice the model's input width when it is wider
+  (:func:`analytics_width`), so a 1080p frame (6 MB) does not cross to the detector's process only to
+  be shrunk to 416 pixels there -- the sub-stream of a CCTV camera;
+* ``detector`` -> ``camera/watch/detections`` (boxes in full-frame pixels): ``reliable`` from a
+  file, folder or log (every frame is detected), ``latest`` from a live source (a slow detector
+  skips frames, and the summary counts them);
 * ``tracker`` -> ``camera/watch/tracks``: ``tracker2d``, or with a scene that has an ``anomaly``
   section :class:`replay.watch_nodes.SceneTracker2D` (the class groups ``percept anomaly`` uses,
   so the rules see the same tracks); a ``fusion`` node joins here once 3D sensors are configured
@@ -40,11 +44,14 @@ from percept.errors import ConfigError
 from percept.graph import GraphConfig, NodeConfig, RestartConfig, validate
 from percept.launcher import Launcher
 from perception.config import DetectorConfig
+from perception.errors import DetectorError
+from perception.onnx_io import read_onnx
 from replay.pipeline import load_anomaly_scene, resolve_model
 from replay.watch_sink import FILES
 from sensors.camera_sources import source_kind
 
 IMAGE_TOPIC = "camera/watch/image"
+ANALYTICS_TOPIC = "camera/watch/analytics"
 DETECTIONS_TOPIC = "camera/watch/detections"
 TRACKS_TOPIC = "camera/watch/tracks"
 #: Where a fusion node joins the graph once 3D sensors are configured: between the 2D tracker and
@@ -86,6 +93,8 @@ class WatchOptions:
         scene: scene YAML ("" : no events).
         fps: frame rate of image folders (default: the scene's ``anomaly.fps``, else 10).
         rate: pacing of files: ``"auto"`` (their real rate) or ``"max"``.
+        loop: play a file or folder over and over; max_frames: stop after that many frames
+            (camera sources, not logs; None: no limit).
         video, record: write ``annotated.mp4`` / ``log.mcap``.
         detector: overrides of the detector config (``conf``, ``threads``, ...).
     """
@@ -96,6 +105,8 @@ class WatchOptions:
     scene: str = ""
     fps: float | None = None
     rate: str = "auto"
+    loop: bool = False
+    max_frames: int | None = None
     video: bool = True
     record: bool = True
     detector: dict[str, Any] = field(default_factory=dict)
@@ -109,32 +120,64 @@ def _detector_config(opts: WatchOptions, scene: Any) -> DetectorConfig:
     return resolve_model(cfg)
 
 
-def _source_node(opts: WatchOptions, fps: float) -> tuple[NodeConfig, bool]:
-    """The source node and whether it is live (a device or URL)."""
+def analytics_width(cfg: DetectorConfig) -> int:
+    """Width of the camera's analytics stream for the detector ``cfg``: twice the model's input
+    width (the letterbox still shrinks it, so the detections hardly change), 0 (full frames) when
+    the detector tiles the frame or its input size cannot be read from the file (not ONNX)."""
+    if cfg.tiles != "none":
+        return 0
+    if cfg.input_size is not None:
+        return 2 * int(cfg.input_size[1])
+    if Path(cfg.model).suffix != ".onnx":
+        return 0
+    try:
+        width = read_onnx(cfg.model).input_shape[-1]
+    except DetectorError:
+        return 0
+    return 2 * width if isinstance(width, int) and width > 0 else 0
+
+
+def _check_source(opts: WatchOptions) -> None:
+    """One readable :class:`ConfigError` for a source that is not there or options it cannot take."""
     if opts.source.endswith(".mcap"):
         if not Path(opts.source).is_file():
             raise ConfigError(f"{opts.source}: no such log")
+        if opts.loop or opts.max_frames is not None:
+            raise ConfigError(f"{opts.source}: --loop and --max-frames are for cameras, videos and folders, "
+                              "not logs")
+    elif source_kind(opts.source) not in ("device", "stream") and not Path(opts.source).exists():
+        raise ConfigError(f"{opts.source}: no such file or folder")
+
+
+def _source_node(opts: WatchOptions, fps: float, width: int) -> tuple[NodeConfig, bool]:
+    """The source node and whether it is live (a device or URL); a camera publishes its analytics
+    stream ``width`` pixels wide (0: none)."""
+    if opts.source.endswith(".mcap"):
         return NodeConfig(name="log", type="replay.watch_nodes:LogImageSource", publishes=(IMAGE_TOPIC,),
                           config={"path": opts.source, "topic": IMAGE_TOPIC, "rate": opts.rate}), False
     kind = source_kind(opts.source)
     live = kind in ("device", "stream")
-    if not live and not Path(opts.source).exists():
-        raise ConfigError(f"{opts.source}: no such file or folder")
+    analytics = {"analytics_topic": ANALYTICS_TOPIC, "analytics_width": width} if width else {}
     config = {"source": opts.source, "topic": IMAGE_TOPIC, "frame_id": "camera_watch", "fps": fps,
-              "rate": "auto" if live else opts.rate}
-    return NodeConfig(name="camera", type="camera", publishes=(IMAGE_TOPIC,), config=config), live
+              **analytics,
+              "rate": "auto" if live else opts.rate, "loop": opts.loop and not live,
+              "max_frames": opts.max_frames}
+    publishes = (IMAGE_TOPIC, ANALYTICS_TOPIC) if width else (IMAGE_TOPIC,)
+    return NodeConfig(name="camera", type="camera", publishes=publishes, config=config), live
 
 
 def build_watch_graph(opts: WatchOptions, name: str = "watch") -> GraphConfig:
     """The validated watch graph of ``opts`` (see the module docstring)."""
     scene = load_anomaly_scene(opts.scene) if opts.scene else None
     fps = opts.fps or (scene.anomaly.fps if scene is not None and scene.anomaly is not None else 10.0)
-    source, live = _source_node(opts, fps)
+    _check_source(opts)
     detector = _detector_config(opts, scene)
-    det_cfg = {"detector": dataclasses.asdict(detector), "inputs": [IMAGE_TOPIC],
-               "outputs": {IMAGE_TOPIC: DETECTIONS_TOPIC}, "max_batch": 1, "max_wait_ms": 0.0}
+    source, live = _source_node(opts, fps, analytics_width(detector))
+    frames = ANALYTICS_TOPIC if ANALYTICS_TOPIC in source.publishes else IMAGE_TOPIC
+    det_cfg = {"detector": dataclasses.asdict(detector), "inputs": [frames],
+               "outputs": {frames: DETECTIONS_TOPIC}, "max_batch": 1, "max_wait_ms": 0.0}
     nodes = [source,
-             NodeConfig(name="detector", type="detector", subscribe=(IMAGE_TOPIC,),
+             NodeConfig(name="detector", type="detector", subscribe=(frames,),
                         publishes=(DETECTIONS_TOPIC,), policy="latest" if live else "reliable",
                         config=det_cfg, ready_timeout_s=120.0)]
     if scene is not None and scene.anomaly is not None:

@@ -1,6 +1,6 @@
 """``percept watch`` and ``percept demo`` (entry point ``replay.watch_cli:register``).
 
-    percept watch SOURCE [--model M] [--scene scene.yaml] [--out DIR] [--serve]
+    percept watch SOURCE [--model M] [--scene scene.yaml] [--out DIR] [--loop] [--max-frames N] [--serve]
     percept demo [--duration SEC] [--out DIR] [--no-watch]
 
 ``watch`` runs the live graph of :mod:`replay.watch` on SOURCE (video file, image folder,
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from percept.cliutil import out as _out
+from percept.cliutil import positive_int
 
 
 def _status_line(status: dict[str, Any]) -> None:
@@ -35,7 +36,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
         _out("percept watch: --serve: the operator page does not exist yet; watching without it")
     out_dir = Path(args.out) if args.out else Path("out") / "watch" / output_name(args.source)
     opts = WatchOptions(source=args.source, out_dir=out_dir, model=args.model or "", scene=args.scene or "",
-                        fps=args.fps, rate="max" if args.fast else "auto")
+                        fps=args.fps, rate="max" if args.fast else "auto", loop=args.loop,
+                        max_frames=args.max_frames)
     tty = sys.stdout.isatty()
     _out(f"watching {args.source} -> {out_dir} (Ctrl-C stops; node logs in the run folder)")
     result = run_watch(opts, duration_s=args.duration, on_status=_status_line if tty else None)
@@ -68,6 +70,10 @@ def register(registry: Any) -> None:
                    help="frame rate of an image folder (default: the scene's, else 10)")
     w.add_argument("--fast", action="store_true",
                    help="play files as fast as possible instead of at their real rate (default: real rate)")
+    w.add_argument("--loop", action="store_true",
+                   help="play a video file or folder over and over (default: once)")
+    w.add_argument("--max-frames", type=positive_int, default=None, metavar="N",
+                   help="stop after N frames (default: all)")
     w.add_argument("--duration", type=float, default=None, metavar="SEC",
                    help="stop after SEC seconds (default: at the end of the source or Ctrl-C)")
     w.add_argument("--serve", action="store_true", help="open the operator page (not available yet)")

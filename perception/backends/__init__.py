@@ -84,7 +84,7 @@ def make_backend(config: DetectorConfig, info: ModelInfo | None) -> Backend:
         from perception.backends.onnxruntime import OnnxRuntimeBackend
 
         return OnnxRuntimeBackend(config.model, providers=config.providers or providers_for(config.device),
-                                  intra_op_threads=config.threads)
+                                  intra_op_threads=config.threads, allow_spinning=config.spin)
     if name not in _MODULES:
         raise DetectorError(f"DetectorConfig.backend: unknown backend {name!r}")
     module = _import(name)

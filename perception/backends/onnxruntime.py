@@ -25,6 +25,8 @@ class OnnxRuntimeBackend:
     model with another fixed batch B is fed exactly B images (``max_batch == B``, short batches
     padded with zeros and the padding dropped from the outputs); a dynamic batch axis allows any
     batch (``max_batch`` = ``dynamic_max_batch``).
+    ``allow_spinning`` is onnxruntime's ``session.intra_op.allow_spinning`` (worker threads
+    busy-wait between runs; :attr:`~perception.config.DetectorConfig.spin`, off by default).
     """
 
     name = "onnxruntime"
@@ -35,6 +37,7 @@ class OnnxRuntimeBackend:
         providers: Sequence[Provider] | None = None,
         intra_op_threads: int | None = None,
         dynamic_max_batch: int = 64,
+        allow_spinning: bool = True,
     ) -> None:
         import onnxruntime as ort
 
@@ -56,6 +59,8 @@ class OnnxRuntimeBackend:
         opts = ort.SessionOptions()
         if intra_op_threads is not None:
             opts.intra_op_num_threads = int(intra_op_threads)
+        # onnxruntime's own key: busy-waiting worker threads between runs (its default is on)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
         try:
             self._session = ort.InferenceSession(str(self.path), sess_options=opts, providers=chosen)
         except Exception as exc:  # onnxruntime raises its own untyped exceptions

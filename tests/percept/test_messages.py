@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from percept.codec import decode
+from percept.codec import decode, encode
 from percept.detections import Detections
 from percept.errors import DecodeError, MessageError
 from percept.message import Message, arrays_equal
@@ -515,6 +515,26 @@ def test_image_dtype_and_size_checks() -> None:
     assert (img.width, img.height) == (3, 2)
     with pytest.raises(MessageError, match=r"Image\.width"):
         Image(stamp_ns=0, frame_id="cam", encoding="jpeg", data=np.zeros(3, np.uint8), width=-1)
+
+
+def test_image_full_frame_size_of_a_downscaled_copy() -> None:
+    small = Image.from_bgr(np.zeros((27, 48, 3), np.uint8), stamp_ns=5, frame_id="cam", seq=2,
+                           full_size=(1920, 1080))
+    again = decode(encode("cam/analytics", small)).msg
+    assert (again.full_width, again.full_height, again.width) == (1920, 1080, 48)
+    assert again.full_frame_scale() == (40.0, 40.0)
+    full = Image.from_bgr(np.zeros((2, 3, 3), np.uint8), stamp_ns=0, frame_id="c")
+    assert full.full_frame_scale() == (1.0, 1.0)
+    with pytest.raises(MessageError, match="full_width, full_height: expected both 0 or both > 0"):
+        Image(stamp_ns=0, frame_id="cam", encoding="bgr8", data=np.zeros((2, 3, 3), np.uint8), full_width=6)
+
+
+def test_detections_scaled_maps_boxes_to_another_pixel_grid() -> None:
+    dets = Detections([[1, 2, 3, 4], [0, 0, 10, 5]], [0.9, 0.5], [0, 1])
+    big = dets.scaled(2.0, 4.0)
+    np.testing.assert_allclose(big.xyxy, [[2, 8, 6, 16], [0, 0, 20, 20]])
+    assert big.xyxy.dtype == np.float32 and big.confidence.tolist() == dets.confidence.tolist()
+    assert dets.scaled(1.0, 1.0) is dets
 
 
 def test_pointcloud_field_count_mismatch() -> None:

@@ -180,3 +180,24 @@ def test_explicit_output_topics_are_honoured_and_checked(yolox, frames):
               "nodes[1].config")
     with pytest.raises(ConfigError, match=r"outputs\['camera/a'\]: expected a topic name"):
         build(DetectorNodeConfig, {"detector": {"model": yolox}, "outputs": {"camera/a": "/"}}, "cfg")
+
+
+def test_detections_on_a_downscaled_analytics_copy_come_back_in_full_frame_pixels(yolox, frames):
+    """The camera's analytics stream: the node detects on the small copy and scales the boxes by
+    the full frame's size it carries; they agree with detecting on the full frame."""
+    bus = frames["bus"]  # 810 x 1080
+    h, w = bus.shape[:2]
+    small = cv2.resize(bus, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    _, runner = _node(yolox, max_batch=1, max_wait_ms=0)
+    out = runner.feed("camera/front/analytics", Image.from_bgr(small, stamp_ns=T0, frame_id="cam", seq=0,
+                                                              full_size=(w, h)), at_ns=T0)
+    got = out[0][1].detections
+    ref = Detector(DetectorConfig(model=yolox))
+    full = ref.detect([bus])[0]
+    ref.close()
+    assert got.xyxy[:, 2].max() > w / 2 + 50  # really in full-frame pixels, not the copy's
+    big = full[full.confidence > 0.5]
+    for box, cls in zip(big.xyxy, big.class_id, strict=True):  # each confident box is found again
+        same = got[got.class_id == cls]
+        assert len(same) and np.abs(same.xyxy - box).max(axis=1).min() < 0.03 * w
+    runner.close()

@@ -101,3 +101,16 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
     bad.write_bytes(b"\xff\xfe not protobuf")
     with pytest.raises(DetectorError, match=r"bad\.onnx: not a readable ONNX model"):
         read_onnx(bad)
+
+
+def test_detector_config_spin_sets_onnxruntime_busy_waiting(tmp_path: Path) -> None:
+    """Off by default (a graph's other nodes need the cores); ``spin: true`` turns it on."""
+    from perception.backends import make_backend
+    from perception.config import DetectorConfig
+
+    path = tiny_onnx(tmp_path / "dynb.onnx", ["batch", 3, 64, 96])
+    key = "session.intra_op.allow_spinning"
+    cases = ((DetectorConfig(model=str(path)), "0"), (DetectorConfig(model=str(path), spin=True), "1"))
+    for cfg, want in cases:
+        backend = make_backend(cfg, None)
+        assert backend._session.get_session_options().get_session_config_entry(key) == want

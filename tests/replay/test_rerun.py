@@ -161,3 +161,17 @@ def test_golden_v1_log_decodes_and_replays(tmp_path):
     assert len(ids[-1]) == 2 and ids[-1] == ids[5]
     vz = tracks[-1].state[:, tracks[-1].state_fields.index("vz")]
     assert sorted(vz.round(1).tolist()) == [-5.0, 10.0]  # 1 m and -0.5 m per 100 ms
+
+
+GOLDEN_V1_IMAGES = Path(__file__).parent / "data" / "golden_v1_images.mcap"
+
+
+def test_golden_v1_images_decode_as_full_frames():
+    """Images recorded with schema v1 (no full_width/full_height; data/make_golden_v1_images.py)
+    decode as the current version, as full frames."""
+    msgs = list(LogReader(GOLDEN_V1_IMAGES).messages(["camera/front/image"]))
+    assert msgpack.unpackb(bytes(msgs[0].frames[1]))["v"] == 1  # really an old-version record
+    images = [decode(m.frames).msg for m in msgs]
+    assert [int(i.data[0, 0, 0]) for i in images] == [0, 1, 2, 3]
+    assert all((i.width, i.height, i.full_width, i.full_height) == (32, 24, 0, 0) for i in images)
+    assert images[2].full_frame_scale() == (1.0, 1.0)

@@ -52,6 +52,14 @@ def test_graph_from_a_file_is_reliable_and_ends_in_the_sink(tmp_path: Path, shar
     assert nodes["detector"].policy == "reliable"  # a file: every frame is detected
     assert nodes["tracker"].type == "tracker2d"
     assert nodes["sink"].config["out_dir"] == str(tmp_path / "out")
+    # the detector reads the camera's analytics stream, twice the 416-pixel model input wide
+    assert (nodes["camera"].config["analytics_topic"], nodes["camera"].config["analytics_width"]) == \
+        ("camera/watch/analytics", 832)
+    assert nodes["detector"].subscribe == ("camera/watch/analytics",)
+    assert "camera/watch/image" in nodes["sink"].subscribe
+    tiled = build_watch_graph(WatchOptions(str(video), tmp_path / "out", model=str(model),
+                                           detector={"tiles": "2x1"}))
+    assert tiled.nodes[1].subscribe == ("camera/watch/image",)  # tiles need the full frame
 
 
 def test_graph_with_a_scene_uses_its_groups_and_events(tmp_path: Path, shared_model) -> None:
@@ -69,6 +77,8 @@ def test_graph_from_a_log_replays_its_images(tmp_path: Path, shared_model) -> No
     log = _images_log(tmp_path / "run.mcap")
     nodes = build_watch_graph(WatchOptions(str(log), tmp_path / "out", model=str(model))).nodes
     assert (nodes[0].name, nodes[0].config["path"]) == ("log", str(log))
+    with pytest.raises(PerceptError, match="--loop and --max-frames are for cameras"):
+        build_watch_graph(WatchOptions(str(log), tmp_path / "out", model=str(model), max_frames=3))
 
 
 def test_missing_source_is_one_clear_error(tmp_path: Path) -> None:
@@ -93,6 +103,18 @@ def test_cli_without_a_model_says_so_in_one_line(tmp_path: Path, monkeypatch, ca
     assert "operator page does not exist yet" in out
     assert err.strip().startswith("percept: error:") and "no --model given" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_cli_loops_a_clip_up_to_max_frames(tmp_path: Path, shared_model, capsys) -> None:
+    out = tmp_path / "o"
+    model = shared_model("yolox_nano_coco_416.onnx")
+    code = main(["watch", str(_video(tmp_path / "v.mp4")), "--model", str(model), "--out", str(out),
+                 "--fast", "--loop", "--max-frames", "7"])
+    report = json.loads((out / "watch.json").read_text())
+    assert code == 0 and report["frames"] == report["tracked"] == 7  # 3 frames played 2 1/3 times
+    assert "7 read, 7 tracked" in capsys.readouterr().out
 
 
 def test_output_name() -> None:

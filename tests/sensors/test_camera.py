@@ -3,6 +3,7 @@ that dies and comes back (real HTTP sockets on 127.0.0.1, real OpenCV/FFmpeg).""
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
 from collections.abc import Callable
@@ -143,8 +144,8 @@ def test_looped_folder_with_corrupt_first_image_keeps_playing(tmp_path) -> None:
     runner = LocalRunner(src)
     runner.advance_to(round(9.5e8))  # 9 ticks: bad, 1, 2 three times over
     assert [int(m.data[0, 0, 0]) for m in _images(runner)] == [20, 40] * 3
-    st = src.status
-    assert (st.bad_frames, st.loops, st.state) == (3, 2, "streaming")
+    st = src.status  # the frame after the 9th tick is already read ahead: loop 4's bad first image
+    assert (st.bad_frames, st.loops, st.state) == (4, 3, "streaming")
 
 
 def test_iter_frames_on_wall_clock_paces_in_real_time(tmp_path) -> None:
@@ -281,10 +282,10 @@ def test_the_end_of_a_file_ends_the_node_stream(tmp_path) -> None:
     looped.advance_to(round(1e9))
     assert not looped.ctx.ended
     runner = LocalRunner(CameraSource(CameraConfig(source=str(tmp_path / "f"), fps=10.0)))
-    runner.advance_to(round(3.5e8))
-    assert len(_images(runner)) == 3 and not runner.ctx.ended  # the 4th tick finds the end
-    runner.advance_to(round(4.5e8))
-    assert runner.ctx.ended and runner.processor.status.state == "ended"
+    runner.advance_to(round(2.5e8))
+    assert len(_images(runner)) == 2 and not runner.ctx.ended
+    runner.advance_to(round(3.5e8))  # the read ahead after the 3rd (last) frame finds the end
+    assert len(_images(runner)) == 3 and runner.ctx.ended and runner.processor.status.state == "ended"
 
 
 def test_counters_report_frames_and_bad_frames_for_the_run_summary(tmp_path) -> None:
@@ -293,3 +294,53 @@ def test_counters_report_frames_and_bad_frames_for_the_run_summary(tmp_path) -> 
     runner.advance_to(round(1e9))
     got = runner.processor.counters()
     assert (got["frames"], got["bad_frames"], got["loops"]) == (4, 1, 0)
+
+
+def test_max_frames_ends_a_looped_folder_after_that_many_frames(tmp_path) -> None:
+    _write_folder(tmp_path / "f", 3)
+    runner = LocalRunner(CameraSource(CameraConfig(source=str(tmp_path / "f"), fps=10.0, loop=True,
+                                                   max_frames=5)))
+    runner.advance_to(round(2e9))
+    assert [int(m.data[0, 0, 0]) for m in _images(runner)] == [0, 20, 40, 0, 20]
+    assert runner.ctx.ended and runner.processor.status.state == "ended"
+    with pytest.raises(ValueError, match="max_frames: expected >= 1"):
+        CameraConfig(source=str(tmp_path / "f"), max_frames=0)
+
+
+def test_file_frames_are_decoded_ahead_and_released_on_their_tick(tmp_path) -> None:
+    """The next frame is read right after a publication, so the tick only stamps and publishes it."""
+    _write_folder(tmp_path / "f", 3)
+    runner = LocalRunner(CameraSource(CameraConfig(source=str(tmp_path / "f"), fps=10.0)))
+    reads: list[int] = []
+    reader = runner.processor._reader
+    read = reader.read
+
+    def counted():
+        reads.append(runner.clock.now_ns())
+        return read()
+
+    reader.read = counted
+    runner.advance_to(round(1.5e8))  # one tick: frame 0 (read in start) out, frame 1 read ahead
+    assert len(_images(runner)) == 1 and len(reads) == 1
+    assert [m.stamp_ns for m in _images(runner)] == [100_000_000]
+
+
+def test_analytics_stream_is_a_downscaled_copy_published_first(tmp_path) -> None:
+    _write_folder(tmp_path / "f", 2)
+    cfg = CameraConfig(source=str(tmp_path / "f"), fps=10.0, topic="cam/image",
+                       analytics_topic="cam/analytics", analytics_width=32)
+    runner = LocalRunner(CameraSource(cfg))
+    runner.advance_to(round(2.5e8))
+    assert [t for t, _ in runner.outputs] == ["cam/analytics", "cam/image"] * 2
+    small, full = runner.outputs[2][1], runner.outputs[3][1]
+    assert (small.width, small.height, small.full_width, small.full_height) == (32, 24, 64, 48)
+    assert (small.stamp_ns, small.seq, small.frame_id) == (full.stamp_ns, full.seq, full.frame_id)
+    assert int(small.data[5, 5, 0]) == 20 and full.full_width == 0
+    wide = LocalRunner(CameraSource(dataclasses.replace(cfg, analytics_width=640)))  # narrower frames:
+    wide.advance_to(round(1.5e8))  # published there as they are
+    (_, a), (_, b) = wide.outputs
+    assert a.full_width == 0 and a.data is b.data
+    with pytest.raises(ValueError, match="analytics_width: expected >= 16"):
+        dataclasses.replace(cfg, analytics_width=0)
+    with pytest.raises(ValueError, match="analytics_topic: expected a topic other than"):
+        dataclasses.replace(cfg, analytics_topic="cam/image")
