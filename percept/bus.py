@@ -42,6 +42,15 @@ def _context(context: zmq.Context | None) -> zmq.Context:
     return context if context is not None else zmq.Context.instance()
 
 
+def terminate(linger_ms: int = 1000) -> None:
+    """Close every socket of the process-wide context (those still open get ``linger_ms``) and
+    terminate it, which waits until the queued messages have left (or their sockets' linger ran
+    out). A process that publishes must call it before it exits: frames are sent zero-copy from
+    their arrays, and an interpreter that frees those arrays at exit while libzmq is still writing
+    them makes libzmq abort ("Bad address") -- a camera that ended right after a 6 MB frame did."""
+    zmq.Context.instance().destroy(linger=linger_ms)
+
+
 def _attach(sock: zmq.Socket, endpoints: Iterable[str], bind: bool) -> list[str]:
     """Bind or connect ``sock`` to each endpoint; return the actual endpoints."""
     actual: list[str] = []

@@ -34,9 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from percept.errors import PerceptError
 from percept.graph import GraphConfig, Manifest, resolve
 from percept.shell import NodeSpec
-from percept.summary import RunSummary
+from percept.summary import NodeSummary, RunSummary, summary_path
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class _Child:
     spec: NodeSpec
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
+    started_wall: float = 0.0  # time.time() of the latest spawn (summary files are newer)
     restarts: int = 0
     backoff: float = 0.0
     restart_at: float | None = None
@@ -97,6 +99,7 @@ class Launcher:
             if out is not None:
                 out.close()
         child.started = time.monotonic()
+        child.started_wall = time.time()
         child.restart_at = None
         log.info("started node %s (pid %d)", child.spec.name, child.proc.pid)
 
@@ -110,6 +113,15 @@ class Launcher:
             for name, c in self.children.items()
         }
         Manifest(self.graph.name, os.getpid(), nodes).write(self.run_dir)
+
+    def _ended_before_exit(self, child: _Child) -> bool:
+        """Whether ``child``'s latest process wrote a summary saying its stream ended."""
+        path = summary_path(self.run_dir, child.spec.name)
+        try:
+            fresh = path.stat().st_mtime >= child.started_wall
+            return fresh and NodeSummary.read(path).finished
+        except (OSError, PerceptError):
+            return False
 
     def supervise_once(self) -> None:
         """Notice exited nodes and (re)start those whose backoff has elapsed."""
@@ -126,6 +138,13 @@ class Launcher:
                     child.finished = True
                     self._last_finish = now
                     log.info("node %s finished after %.1f s", child.spec.name, ran)
+                    continue
+                if code != 0 and not self._stopping and self._ended_before_exit(child):
+                    # its stream had ended and its end marker was sent: a restart would replay it
+                    child.finished = True
+                    self._last_finish = now
+                    log.warning("node %s exited with code %d after its stream ended; not restarted",
+                                child.spec.name, code)
                     continue
                 log.warning("node %s exited with code %d after %.1f s", child.spec.name, code, ran)
                 if not rs.enabled or (rs.max_restarts and child.restarts >= rs.max_restarts):

@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 import numpy as np
 import psutil
 
-from percept.bus import Publisher, Subscriber
+from percept.bus import Publisher, Subscriber, terminate
 from percept.clock import Clock, WallClock
 from percept.codec import Envelope
 from percept.control import (
@@ -376,7 +376,10 @@ def run_node(spec: NodeSpec) -> int:
     processor = make_processor(spec.type, spec.config, f"nodes.{spec.name}.config")
     shell = NodeShell(spec, processor)
     shell.install_signal_handlers()
-    return shell.run()
+    try:
+        return shell.run()
+    finally:  # queued zero-copy frames must leave before the interpreter frees their arrays
+        terminate(round(spec.end_timeout_s * 1000))
 
 
 def main(argv: list[str] | None = None) -> int:

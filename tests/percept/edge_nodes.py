@@ -3,10 +3,14 @@
 * :class:`SlowSink`: a JSONL sink whose ``start`` takes ``delay_s`` (a model being loaded).
 * :class:`SlowDetector`: a stand-in for a slow detector: one box around the bright pixels of each
   image, published after ``delay_s`` of work per frame.
+* :class:`CrashAtExitSource`: publishes ``frames`` images, ends its stream, and then its process
+  exits with code 3 while the interpreter shuts down (after the node wrote its summary).
 """
 
 from __future__ import annotations
 
+import atexit
+import os
 import time
 from dataclasses import dataclass
 
@@ -54,3 +58,30 @@ class SlowDetector(SequencedProcessor):
         self.context.publish(out, Detections2D(stamp_ns=msg.stamp_ns, frame_id=msg.frame_id,
                                                seq=self.next_seq(out), detections=dets,
                                                class_names=("person",)))
+
+
+@dataclass(frozen=True)
+class CrashAtExitSourceConfig:
+    frames: int = 3
+    topic: str = "camera/image"
+
+
+class CrashAtExitSource(SequencedProcessor):
+    Config = CrashAtExitSourceConfig
+
+    def start(self, ctx: NodeContext) -> None:
+        super().start(ctx)
+        ctx.add_timer(0.05, self._tick)
+
+    def _tick(self, now_ns: int) -> None:
+        out = self.config.topic
+        if self.context.ended:
+            return
+        seq = self.next_seq(out)
+        self.context.publish(out, Image.from_bgr(np.full((8, 8, 3), 200, np.uint8), stamp_ns=now_ns,
+                                                 frame_id="cam", seq=seq))
+        if seq + 1 >= self.config.frames:
+            self.context.end_stream()
+
+    def stop(self) -> None:
+        atexit.register(os._exit, 3)  # runs after the shell wrote the node's summary

@@ -291,3 +291,15 @@ def test_a_node_that_never_drains_is_stopped_after_the_drain_timeout_and_named(s
     assert res.returncode == 1
     assert time.monotonic() - t0 < 30
     assert "sources ended but ['stuck'] did not finish within 1.0 s" in res.stderr
+
+
+def test_a_source_that_fails_at_exit_after_its_stream_ended_is_not_restarted(short_tmp):
+    """A restart would play its stream again: the sink would get every frame twice."""
+    source = {"name": "camera", "type": "tests.percept.edge_nodes:CrashAtExitSource",
+              "publishes": ["camera/image"], "config": {"frames": 3}}
+    sink = {"name": "sink", "type": "jsonl_sink", "subscribe": ["camera/"],
+            "config": {"path": str(short_tmp / "sink.jsonl")}}
+    res = _run_graph(short_tmp, [source, sink], restart={"enabled": True, "backoff_s": 0.1})
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert [x["seq"] for x in _sink_lines(short_tmp)] == [0, 1, 2]
+    assert "node camera exited with code 3 after its stream ended; not restarted" in res.stderr
