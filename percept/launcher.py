@@ -149,6 +149,7 @@ class Launcher:
                 log.warning("node %s exited with code %d after %.1f s", child.spec.name, code, ran)
                 if not rs.enabled or (rs.max_restarts and child.restarts >= rs.max_restarts):
                     child.given_up = True
+                    self._last_finish = now  # a given-up source ends no stream: drain behind it
                     log.error("node %s will not be restarted", child.spec.name)
                     continue
                 child.backoff = rs.backoff_s if ran >= rs.reset_after_s or not child.backoff \
@@ -194,15 +195,15 @@ class Launcher:
         return all(c.finished for c in self.children.values())
 
     def drain_overdue(self) -> list[str]:
-        """Nodes still running ``drain_timeout_s`` after the last node finished, once every source
-        has (else empty)."""
+        """Nodes still running ``drain_timeout_s`` after the last node finished or was given up,
+        once every source has (else empty)."""
         kids = self.children.values()
         sources = [c for c in kids if not c.spec.upstream]
-        if not sources or not all(c.finished for c in sources):
+        if not sources or not all(c.finished or c.given_up for c in sources):
             return []
         if time.monotonic() < self._last_finish + self.graph.drain_timeout_s:
             return []
-        return [c.spec.name for c in kids if not c.finished]
+        return [c.spec.name for c in kids if not (c.finished or c.given_up)]
 
     def run(self, duration_s: float | None = None) -> int:
         """Run until every node finished, SIGINT/SIGTERM or ``duration_s``; always stops every node.
@@ -218,6 +219,11 @@ class Launcher:
                 self.supervise_once()
                 if self.finished:
                     log.info("graph %s: every node finished", self.graph.name)
+                    break
+                if all(c.finished or c.given_up for c in self.children.values()):
+                    log.error("graph %s: ended with %s given up", self.graph.name,
+                              [c.spec.name for c in self.children.values() if c.given_up])
+                    code = 1
                     break
                 if overdue := self.drain_overdue():
                     log.error("graph %s: sources ended but %s did not finish within %.1f s; stopping them",

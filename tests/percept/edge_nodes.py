@@ -4,7 +4,8 @@
 * :class:`SlowDetector`: a stand-in for a slow detector: one box around the bright pixels of each
   image, published after ``delay_s`` of work per frame.
 * :class:`CrashAtExitSource`: publishes ``frames`` images, ends its stream, and then its process
-  exits with code 3 while the interpreter shuts down (after the node wrote its summary).
+  exits with code 3 while the interpreter shuts down (after the node wrote its summary); with
+  ``crash_mid_stream`` it dies (code 5) after ``frames`` images instead, its stream never ended.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class SlowDetector(SequencedProcessor):
 class CrashAtExitSourceConfig:
     frames: int = 3
     topic: str = "camera/image"
+    crash_mid_stream: bool = False
 
 
 class CrashAtExitSource(SequencedProcessor):
@@ -81,6 +83,9 @@ class CrashAtExitSource(SequencedProcessor):
         self.context.publish(out, Image.from_bgr(np.full((8, 8, 3), 200, np.uint8), stamp_ns=now_ns,
                                                  frame_id="cam", seq=seq))
         if seq + 1 >= self.config.frames:
+            if self.config.crash_mid_stream:
+                time.sleep(0.2)  # let the frames leave
+                os._exit(5)
             self.context.end_stream()
 
     def stop(self) -> None:

@@ -303,3 +303,18 @@ def test_a_source_that_fails_at_exit_after_its_stream_ended_is_not_restarted(sho
     assert res.returncode == 0, res.stderr[-3000:]
     assert [x["seq"] for x in _sink_lines(short_tmp)] == [0, 1, 2]
     assert "node camera exited with code 3 after its stream ended; not restarted" in res.stderr
+
+
+def test_a_graph_whose_source_was_given_up_drains_and_exits_1(short_tmp):
+    """A source that keeps dying never ends its stream: once the launcher gives it up, the nodes
+    behind it get the drain timeout and the graph stops instead of waiting for ever."""
+    source = {"name": "camera", "type": "tests.percept.edge_nodes:CrashAtExitSource",
+              "publishes": ["camera/image"], "config": {"frames": 2, "crash_mid_stream": True}}
+    sink = {"name": "sink", "type": "jsonl_sink", "subscribe": ["camera/"],
+            "config": {"path": str(short_tmp / "sink.jsonl")}}
+    res = _run_graph(short_tmp, [source, sink], drain_timeout_s=1.0,
+                     restart={"enabled": True, "backoff_s": 0.1, "max_restarts": 1})
+    assert res.returncode == 1, res.stderr[-3000:]
+    assert "node camera will not be restarted" in res.stderr
+    assert "did not finish within 1.0 s" in res.stderr and "['sink']" in res.stderr
+    assert [x["seq"] for x in _sink_lines(short_tmp)][:2] == [0, 1]
