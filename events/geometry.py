@@ -21,6 +21,7 @@ the horizon (no ground point) get NaN positions and infinite ``sigma``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -72,6 +73,26 @@ def angle_between_deg(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarra
     return np.abs((np.asarray(a, np.float64) - b + 180.0) % 360.0 - 180.0)
 
 
+def _is_axis_box(ring: np.ndarray) -> bool:
+    """Whether the (K, 2) ring (closing point optional) is an axis-aligned rectangle with area: four
+    distinct corners of its bounding box joined by horizontal and vertical edges."""
+    if len(ring) == 5 and np.array_equal(ring[0], ring[-1]):
+        ring = ring[:-1]
+    if len(ring) != 4:
+        return False
+    lo, hi = ring.min(axis=0), ring.max(axis=0)
+    corners = {(float(x), float(y)) for x in (lo[0], hi[0]) for y in (lo[1], hi[1])}
+    if len(corners) != 4 or {(float(x), float(y)) for x, y in ring} != corners:
+        return False
+    return bool(np.all((ring == np.roll(ring, -1, axis=0)).sum(axis=1) == 1))
+
+
+def _in_open_box(bounds: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(Z, N) bool: points strictly inside each of the (Z, 4) ``xmin, ymin, xmax, ymax`` boxes."""
+    b = bounds[:, :, None]
+    return (x > b[:, 0]) & (x < b[:, 2]) & (y > b[:, 1]) & (y < b[:, 3])
+
+
 @dataclass(frozen=True, eq=False)
 class Zone:
     """A named polygon of the scene, with the classes and limits its rules use.
@@ -82,6 +103,8 @@ class Zone:
         direction_deg: allowed direction of motion (for ``wrong_way``), or None.
         speed_limit: scene units per second (for ``speed``), or None.
         max_count: most objects allowed at once (for ``crowding``), or None.
+        bounds: (4,) float64 ``xmin, ymin, xmax, ymax`` of the vertices.
+        is_box: the polygon is an axis-aligned rectangle (then inside is inside its bounds).
     """
 
     name: str
@@ -90,22 +113,65 @@ class Zone:
     direction_deg: float | None = None
     speed_limit: float | None = None
     max_count: int | None = None
+    bounds: np.ndarray = field(init=False, repr=False)
+    is_box: bool = field(init=False, repr=False)
     _shape: shapely.Polygon = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        shape = shapely.Polygon(np.asarray(self.polygon, np.float64))
+        pts = np.asarray(self.polygon, np.float64)
+        shape = shapely.Polygon(pts)
         shapely.prepare(shape)
         object.__setattr__(self, "_shape", shape)
+        object.__setattr__(self, "bounds", np.concatenate([pts.min(axis=0), pts.max(axis=0)]))
+        object.__setattr__(self, "is_box", _is_axis_box(pts))
 
     def contains(self, xy: np.ndarray) -> np.ndarray:
         """(N,) bool: which (N, 2) points are strictly inside (NaN points never are)."""
         pts = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
-        return np.asarray(shapely.contains_xy(self._shape, pts[:, 0], pts[:, 1]), dtype=bool)
+        x, y = pts[:, 0], pts[:, 1]
+        return self.refine(x, y, _in_open_box(self.bounds[None], x, y)[0])
+
+    def refine(self, x: np.ndarray, y: np.ndarray, in_box: np.ndarray) -> np.ndarray:
+        """(N,) bool: which points ``x``, ``y`` (N,) are strictly inside, given ``in_box`` (N,), those
+        strictly inside :attr:`bounds` (updated in place and returned).
+
+        The interior of a polygon lies in the open box of its vertices, so only the points in the
+        box are tested against the polygon (shapely's ``contains_xy``); for an axis-aligned
+        rectangle the box test is the answer. Either way the result is shapely's, exactly."""
+        if not self.is_box:
+            rows = np.nonzero(in_box)[0]
+            if len(rows):
+                in_box[rows] = shapely.contains_xy(self._shape, x[rows], y[rows])
+        return in_box
 
     @property
     def centroid(self) -> tuple[float, float]:
         c = self._shape.centroid
         return float(c.x), float(c.y)
+
+
+class ZoneIndex:
+    """Which points are in which of several zones, all zones in one pass (see :meth:`Zone.refine`).
+
+    Args:
+        zones: zones with distinct names.
+    """
+
+    def __init__(self, zones: Sequence[Zone]) -> None:
+        self.zones = tuple(zones)
+        if len({z.name for z in self.zones}) != len(self.zones):
+            raise EventsError(f"zone names repeat: {[z.name for z in self.zones]}")
+        self._bounds = np.array([z.bounds for z in self.zones], np.float64).reshape(-1, 4)
+
+    def __contains__(self, zone: object) -> bool:
+        return any(z is zone for z in self.zones)
+
+    def contains(self, xy: np.ndarray) -> dict[str, np.ndarray]:
+        """Zone name -> (N,) bool: which (N, 2) points are strictly inside it (as :meth:`Zone.contains`)."""
+        pts = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        x, y = pts[:, 0], pts[:, 1]
+        in_box = _in_open_box(self._bounds, x, y)
+        return {z.name: z.refine(x, y, in_box[i]) for i, z in enumerate(self.zones)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,15 +192,23 @@ class Tripwire:
     margin: float = 0.5
     frame: Frame = "ground"
     classes: tuple[str, ...] = ()
+    #: ``a`` as an array, ``b - a`` and its length (scene units)
+    _a: np.ndarray = field(init=False, repr=False)
+    _ab: np.ndarray = field(init=False, repr=False)
+    _length: float = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        a, b = np.asarray(self.a, np.float64), np.asarray(self.b, np.float64)
+        object.__setattr__(self, "_a", a)
+        object.__setattr__(self, "_ab", b - a)
+        object.__setattr__(self, "_length", float(np.hypot(*(b - a))))
 
     def offsets(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(d, within)`` for (N, 2) points: ``d`` (N,) signed distance to the line, positive on
         its left; ``within`` (N,) bool, the point projects onto the segment (extended by ``margin``)."""
         pts = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
-        a, b = np.asarray(self.a, np.float64), np.asarray(self.b, np.float64)
-        ab = b - a
-        length = float(np.hypot(*ab))
-        rel = pts - a
+        ab, length = self._ab, self._length
+        rel = pts - self._a
         cross = (ab[0] * rel[:, 1] - ab[1] * rel[:, 0]) / length
         d = cross if self.frame == "ground" else -cross
         s = (rel @ ab) / length

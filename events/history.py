@@ -15,11 +15,12 @@ positions (metres or pixels) and scene units per second for speeds.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from events.geometry import Frame, Zone, heading_deg
+from events.geometry import Frame, Zone, ZoneIndex, heading_deg
 
 
 class TrackHistory:
@@ -34,6 +35,7 @@ class TrackHistory:
         self.id_of: dict[int, int] = {}
         self._free: list[int] = []
         self._last_slots: tuple[np.ndarray, np.ndarray] | None = None  # ids and slots of the last call
+        self._tables: dict[int, np.ndarray] = {}
         self.capacity = 0
         self.t = self.xy = self.speed = self.aspect = self.last_t = np.zeros(0)
         self.head = np.zeros(0, np.int64)
@@ -107,26 +109,48 @@ class TrackHistory:
         self.last_t[slots] = t
         self.head[slots] = (h + 1) % self.length
 
+    def _columns(self, k: int) -> np.ndarray:
+        """(length, k) int64: for each ``head`` value, the ring columns of the ``k`` newest samples,
+        newest first (a table per ``k``, built once)."""
+        table = self._tables.get(k)
+        if table is None:
+            table = self._tables[k] = (np.arange(self.length)[:, None] - 1 - np.arange(k)) % self.length
+        return table
+
+    def _newest(self, slots: np.ndarray, since: float) -> tuple[np.ndarray, np.ndarray]:
+        """``(flat (N, K), T (N, K))``: flat indices (into ``t``, ``xy`` as (capacity * length, ...))
+        and times of each slot's newest ``K`` samples, newest first, with ``K`` (<= ``length``)
+        the fewest that hold every sample from time ``since`` on. A slot's samples are in time
+        order, so past a column older than ``since`` (or never written: NaN) every column is too."""
+        k, base = min(self.length, 16), slots * self.length
+        while True:
+            flat = self._columns(k)[self.head[slots]] + base[:, None]
+            T = self.t.reshape(-1).take(flat)
+            if k == self.length or not np.any(since <= T[:, -1]):
+                return flat, T
+            k = min(self.length, 2 * k)
+
     def velocity(self, t: float, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(velocity (N, 2), ok (N,))``: windowed least-squares slope of each slot's ground points;
-        also stores the speed in the slot's newest sample."""
-        T = self.t[slots]
-        with np.errstate(invalid="ignore"):
-            m = t - self.window_s <= T
-        n = np.maximum(m.sum(axis=1), 1)
-        Tz = np.where(m, T, 0.0)
-        tm = Tz.sum(axis=1) / n
-        dt = np.where(m, T - tm[:, None], 0.0)
-        P = np.where(m[:, :, None], self.xy[slots], 0.0)
-        den = (dt * dt).sum(axis=1)
-        num = np.einsum("nl,nlk->nk", dt, P)  # sum(dt) = 0 over the window, so the mean drops out
+        also stores the speed in the slot's newest sample.
+
+        Only the newest columns that can hold samples of the window are read (about ``window_s``
+        times the update rate, not ``length``): the same sums, without the zeros of the others."""
+        since = t - self.window_s
         with np.errstate(invalid="ignore", divide="ignore"):
+            flat, T = self._newest(slots, since)
+            m = since <= T
+            n = np.maximum(m.sum(axis=1), 1)
+            tm = np.where(m, T, 0.0).sum(axis=1) / n
+            dt = np.where(m, T - tm[:, None], 0.0)
+            P = np.where(m[:, :, None], self.xy.reshape(-1, 2).take(flat, axis=0), 0.0)
+            den = (dt * dt).sum(axis=1)
+            num = (dt[:, None, :] @ P)[:, 0, :]  # sum(dt) = 0 over the window: the mean drops out
             vel = np.where(den[:, None] > 0, num / den[:, None], 0.0)
-            span = np.where(m, T, -np.inf).max(axis=1) - np.where(m, T, np.inf).min(axis=1)
+            span = T[:, 0] - np.where(m, T, np.inf).min(axis=1)  # the newest sample is the latest
         ok = (span >= self.min_span_s) & np.all(np.isfinite(vel), axis=1)
         vel = np.where(ok[:, None], vel, 0.0)
-        newest = (self.head[slots] - 1) % self.length
-        self.speed[slots, newest] = np.where(ok, np.hypot(vel[:, 0], vel[:, 1]), np.nan)
+        self.speed.reshape(-1)[flat[:, 0]] = np.where(ok, np.hypot(vel[:, 0], vel[:, 1]), np.nan)
         return vel, ok
 
     def recent(self, name: str, slots: np.ndarray, t: float, span_s: float) -> np.ndarray:
@@ -139,10 +163,10 @@ class TrackHistory:
 
     def path(self, slot: int, n: int) -> list[tuple[float, float, float]]:
         """The slot's last ``n`` samples ``(t, x, y)``, oldest first."""
-        order = (self.head[slot] - 1 - np.arange(min(n, self.length))) % self.length
-        rows = [(float(self.t[slot, k]), float(self.xy[slot, k, 0]), float(self.xy[slot, k, 1]))
-                for k in order[::-1]]
-        return [r for r in rows if np.isfinite(r[0])]
+        order = self._columns(min(n, self.length))[self.head[slot]][::-1]
+        ts, xy = self.t[slot, order].tolist(), self.xy[slot, order]
+        return [(t, x, y) for t, x, y in zip(ts, xy[:, 0].tolist(), xy[:, 1].tolist(), strict=True)
+                if math.isfinite(t)]
 
     def forget(self, t: float, removed: list[int]) -> list[int]:
         """Forget tracks in ``removed`` and those not updated for ``forget_after_s``; their ids."""
@@ -167,18 +191,30 @@ class SlotState:
     """
 
     def __init__(self, history: TrackHistory, **fills: float) -> None:
-        self._history, self._fills = history, fills
-        self._arrays: dict[str, np.ndarray] = {k: np.full(history.capacity, v) for k, v in fills.items()}
+        clash = sorted(k for k in fills if hasattr(SlotState, k) or k.startswith("_"))
+        if clash:
+            raise ValueError(f"SlotState: state names {clash} clash with its own attributes")
+        self._history, self._fills, self._capacity = history, fills, history.capacity
+        self._arrays: dict[str, np.ndarray] = {}
+        for k, v in fills.items():
+            self._set(k, np.full(history.capacity, v))
+
+    def _set(self, name: str, a: np.ndarray) -> None:
+        self._arrays[name] = a
+        self.__dict__[name] = a  # a plain attribute too: ``state.since`` needs no __getattr__
 
     def sync(self, frame: TrackFrame) -> None:
         """Grow to the history's capacity and reset the slots of ``frame.fresh`` rows."""
         cap = self._history.capacity
-        for k, a in self._arrays.items():
-            if len(a) < cap:
-                self._arrays[k] = np.concatenate([a, np.full(cap - len(a), self._fills[k])])
-        fresh = frame.slots[frame.fresh]
-        for k, a in self._arrays.items():
-            a[fresh] = self._fills[k]
+        if cap != self._capacity:
+            self._capacity = cap
+            for k, a in list(self._arrays.items()):
+                if len(a) < cap:
+                    self._set(k, np.concatenate([a, np.full(cap - len(a), self._fills[k])]))
+        fresh = frame.fresh_slots
+        if len(fresh):
+            for k, a in self._arrays.items():
+                a[fresh] = self._fills[k]
 
     def __getattr__(self, name: str) -> np.ndarray:
         try:
@@ -200,6 +236,8 @@ class TrackFrame:
         certain: (N,) bool, eligible rows whose ``sigma`` is within the limit (zone/line rules).
         xy, sigma, aspect, box: see :class:`events.geometry.Located`.
         velocity: (N, 2) scene units/s; speed (N,); speed_ok: (N,) bool; heading: (N,) degrees.
+        zones: the scene's zones, to test every zone at once on the first :meth:`inside` (optional).
+        fresh_slots: the slots of the ``fresh`` rows.
     """
 
     stamp_ns: int
@@ -219,14 +257,19 @@ class TrackFrame:
     velocity: np.ndarray
     speed_ok: np.ndarray
     history: TrackHistory
+    zones: ZoneIndex | None = None
     speed: np.ndarray = field(init=False)
     heading: np.ndarray = field(init=False)
+    fresh_slots: np.ndarray = field(init=False, repr=False)
     _inside: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)
     _classes: dict[tuple[str, ...], np.ndarray] = field(default_factory=dict, init=False, repr=False)
+    _rows: dict[tuple[str, ...], np.ndarray] = field(default_factory=dict, init=False, repr=False)
+    _placed: dict[str | None, np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.speed = np.hypot(self.velocity[:, 0], self.velocity[:, 1])
         self.heading = heading_deg(self.velocity, self.frame)
+        self.fresh_slots = self.slots[self.fresh]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -235,7 +278,29 @@ class TrackFrame:
         """(N,) bool: rows whose ground point is in ``zone`` (computed once per update)."""
         got = self._inside.get(zone.name)
         if got is None:
-            got = self._inside[zone.name] = zone.contains(self.xy)
+            if self.zones is not None and zone in self.zones:
+                self._inside.update(self.zones.contains(self.xy))
+                got = self._inside[zone.name]
+            else:
+                got = self._inside[zone.name] = zone.contains(self.xy)
+        return got
+
+    def placed(self, zone: Zone | None) -> np.ndarray:
+        """(N,) bool: certain rows inside ``zone`` (every certain row for None; computed once per
+        update: callers must not modify the array)."""
+        key = zone.name if zone is not None else None
+        got = self._placed.get(key)
+        if got is None:
+            got = self._placed[key] = self.certain & self.inside(zone) if zone is not None else self.certain
+        return got
+
+    def eligible_of(self, classes: tuple[str, ...]) -> np.ndarray:
+        """Indices of the eligible rows of ``classes`` (every class when empty; computed once per
+        update: callers must not modify the array)."""
+        got = self._rows.get(classes)
+        if got is None:
+            got = self._rows[classes] = np.nonzero(self.eligible & self.of_class(classes))[0]
+            got.flags.writeable = False
         return got
 
     def of_class(self, classes: tuple[str, ...]) -> np.ndarray:
@@ -247,6 +312,8 @@ class TrackFrame:
             else:
                 wanted = {i for i, n in enumerate(self.names) if n in classes}
                 wanted |= {int(c) for c in classes if c.isdigit() and not 0 <= int(c) < len(self.names)}
-                got = np.isin(self.class_id, sorted(wanted))
+                got = np.zeros(len(self), bool)
+                for c in wanted:  # a few ids: cheaper than np.isin, and the same
+                    got |= self.class_id == c
             self._classes[classes] = got
         return got

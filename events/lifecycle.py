@@ -22,6 +22,7 @@ to now), and ``duration_s`` on updates and ends.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import cv2
@@ -115,59 +116,37 @@ class Lifecycle:
         c = rule.config.cooldown_s
         return round((self.config.cooldown_s if c is None else c) * 1e9)
 
-    def step(self, f: TrackFrame, frame_id: str, hits: list[tuple[Rule, Hit]], gone: set[int],
-             image: np.ndarray | None = None) -> list[Event]:
-        """Events of one update: ``hits`` of every rule, ``gone`` the track ids forgotten now."""
-        now, out = f.stamp_ns, []
-        present = set(f.ids.tolist())
-        period = round(self.config.update_every_s * 1e9)
-        seen: set[tuple[Place, Ids]] = set()
-        for rule, hit in hits:
-            place: Place = (rule.name, hit.zone)
-            ids: Ids = hit.track_ids if hit.key is None else hit.key
-            seen.add((place, ids))
-            xy = (float(f.xy[hit.row, 0]), float(f.xy[hit.row, 1])) if hit.row >= 0 else None
-            live = self.live.get(place, {}).get(ids) or self._adopt(place, ids, xy, present)
-            if live is not None:
-                live.hit, live.last_hit_ns, live.xy = hit, now, xy
-                if period > 0 and now - live.last_sent_ns >= period:
-                    live.last_sent_ns = now
-                    out.append(self._event(live, f, frame_id, EventPhase.UPDATE))
-                    self.stats.updated += 1
-                continue
-            if self._cooling(rule, place, ids, xy, now, present):
-                self.stats.suppressed += 1
-                continue
-            self._n += 1
-            live = _Live(f"{self.scene}-{rule.name}-{self._n}", rule, hit, hit.start_ns, now, now, xy=xy)
-            self.live.setdefault(place, {})[ids] = live
-            snap = None
-            if image is not None and self.config.snapshot:
-                box = f.box[hit.row] if f.box is not None and hit.row >= 0 else None
-                snap = snapshot_jpeg(image, box, self.config.snapshot_quality, self.config.snapshot_max_px)
-            out.append(self._event(live, f, frame_id, EventPhase.START, snap))
-            self.stats.started += 1
-        out += self._end_stale(f, frame_id, seen, gone)
-        return out
+    def begin(self, f: TrackFrame, frame_id: str, image: np.ndarray | None = None,
+              seq: int | None = None) -> LifecycleUpdate:
+        """The lifecycle's work on one update (see :class:`LifecycleUpdate`): its events are numbered
+        ``seq``, ``seq + 1``, ... in order (None: all 0)."""
+        return LifecycleUpdate(self, f, frame_id, image, seq)
 
-    def _end_stale(self, f: TrackFrame, frame_id: str, seen: set[tuple[Place, Ids]],
-                   gone: set[int]) -> list[Event]:
-        now, out = f.stamp_ns, []
+    def step(self, f: TrackFrame, frame_id: str, hits: list[tuple[Rule, Hit]], gone: set[int],
+             image: np.ndarray | None = None, seq: int | None = None) -> list[Event]:
+        """Events of one update: ``hits`` of every rule, ``gone`` the track ids forgotten now; the
+        events are numbered ``seq``, ``seq + 1``, ... in order (None: all 0)."""
+        update = self.begin(f, frame_id, image, seq)
+        for rule, hit in hits:
+            update.add(rule, (hit,))
+        return update.finish(gone)
+
+    def _end_stale(self, u: LifecycleUpdate, gone: set[int]) -> None:
+        now = u.f.stamp_ns
         end_after = round(self.config.end_after_s * 1e9)
         for place, events in self.live.items():
             for ids, live in list(events.items()):
-                if (place, ids) in seen:
+                if (place, ids) in u.seen:
                     continue
                 if now - live.last_hit_ns >= end_after or any(t in gone for t in ids):
                     del events[ids]
                     self.ended.setdefault(place, {})[ids] = (now, live.xy, self._cooldown_ns(live.rule))
-                    out.append(self._event(live, f, frame_id, EventPhase.END))
+                    u.out(live, EventPhase.END)
                     self.stats.ended += 1
         if now - self._pruned_ns >= 1_000_000_000:  # forget ends whose cooldown is over
             self._pruned_ns = now
             for place, ended in self.ended.items():
                 self.ended[place] = {k: v for k, v in ended.items() if now - v[0] < v[2]}
-        return out
 
     def _near(self, xy: tuple[float, float] | None, other: tuple[float, float] | None) -> bool:
         return xy is not None and other is not None and \
@@ -199,7 +178,7 @@ class Lifecycle:
         return any(old and now - t_end < cooldown and not (set(old) & present) and self._near(xy, where)
                    for old, (t_end, where, _) in ended.items())
 
-    def _event(self, live: _Live, f: TrackFrame, frame_id: str, phase: EventPhase,
+    def _event(self, live: _Live, f: TrackFrame, frame_id: str, phase: EventPhase, seq: int,
                snapshot: np.ndarray | None = None) -> Event:
         hit, rule = live.hit, live.rule
         ev: dict[str, int | float | str | bool] = {**hit.evidence, "start_ns": live.onset_ns,
@@ -217,11 +196,84 @@ class Lifecycle:
                            for k, v in hit.evidence.items())
         text = f"{rule.TYPE} {phase.value}: track(s) {list(hit.track_ids)}{where}"
         text += f" ({detail})" if detail else ""
-        return Event(stamp_ns=f.stamp_ns, frame_id=frame_id, event_type=rule.TYPE, severity=rule.severity,
-                     track_ids=hit.track_ids, zone=hit.zone, evidence=ev, text=text, event_id=live.event_id,
-                     phase=phase, camera=self.camera, snapshot=snapshot)
+        return Event(stamp_ns=f.stamp_ns, frame_id=frame_id, seq=seq, event_type=rule.TYPE,
+                     severity=rule.severity, track_ids=hit.track_ids, zone=hit.zone, evidence=ev, text=text,
+                     event_id=live.event_id, phase=phase, camera=self.camera, snapshot=snapshot)
 
     def _history(self, f: TrackFrame, row: int) -> str:
         n = self.config.history_samples
         path = f.history.path(int(f.slots[row]), n) if n else []
         return " ".join(f"{t - f.t:.2f}:{x:.2f}:{y:.2f}" for t, x, y in path)
+
+
+class LifecycleUpdate:
+    """One update's lifecycle, rule by rule (from :meth:`Lifecycle.begin`): :meth:`add` each hit of
+    each rule, in rule order, as soon as the rule has run (its start and update events are built
+    at once), then :meth:`finish` with the tracks forgotten in this update (the end events).
+
+    The events are the same, in the same order, as :meth:`Lifecycle.step` on all the hits at once
+    gives: a hit only touches the events of its own rule, and building an event only reads the
+    frame. ``events`` holds them in order, as they are built.
+    """
+
+    def __init__(self, lifecycle: Lifecycle, f: TrackFrame, frame_id: str, image: np.ndarray | None,
+                 seq: int | None) -> None:
+        self.lifecycle, self.f, self.frame_id, self.image = lifecycle, f, frame_id, image
+        self.seq = seq
+        self.events: list[Event] = []
+        self.seen: set[tuple[Place, Ids]] = set()
+        self.present = set(f.ids.tolist())
+        self.period = round(lifecycle.config.update_every_s * 1e9)
+        self._points: list[list[float]] | None = None  # f.xy as Python floats, on the first hit
+
+    def out(self, live: _Live, phase: EventPhase, snapshot: np.ndarray | None = None) -> None:
+        """Build the next event of ``live`` and hand it on."""
+        seq = 0 if self.seq is None else self.seq + len(self.events)
+        self.events.append(self.lifecycle._event(live, self.f, self.frame_id, phase, seq, snapshot))
+
+    def add(self, rule: Rule, hits: Iterable[Hit]) -> None:
+        """Hits of ``rule`` in this update, in order: each starts, updates (when due) or continues its
+        event."""
+        lc, now, period, seen = self.lifecycle, self.f.stamp_ns, self.period, self.seen
+        for hit in hits:
+            place: Place = (rule.name, hit.zone)
+            ids: Ids = hit.track_ids if hit.key is None else hit.key
+            seen.add((place, ids))
+            if hit.row >= 0:
+                if self._points is None:
+                    self._points = self.f.xy.tolist()
+                point = self._points[hit.row]
+                xy: tuple[float, float] | None = (point[0], point[1])
+            else:
+                xy = None
+            live = lc.live.get(place, {}).get(ids) or lc._adopt(place, ids, xy, self.present)
+            if live is None:
+                self._new(rule, hit, place, ids, xy)
+                continue
+            live.hit, live.last_hit_ns, live.xy = hit, now, xy
+            if period > 0 and now - live.last_sent_ns >= period:
+                live.last_sent_ns = now
+                self.out(live, EventPhase.UPDATE)
+                lc.stats.updated += 1
+
+    def _new(self, rule: Rule, hit: Hit, place: Place, ids: Ids, xy: tuple[float, float] | None) -> None:
+        """A hit of no live event: a start, unless the key is cooling down."""
+        lc, f, now = self.lifecycle, self.f, self.f.stamp_ns
+        if lc._cooling(rule, place, ids, xy, now, self.present):
+            lc.stats.suppressed += 1
+            return
+        lc._n += 1
+        live = _Live(f"{lc.scene}-{rule.name}-{lc._n}", rule, hit, hit.start_ns, now, now, xy=xy)
+        lc.live.setdefault(place, {})[ids] = live
+        snap = None
+        if self.image is not None and lc.config.snapshot:
+            box = f.box[hit.row] if f.box is not None and hit.row >= 0 else None
+            snap = snapshot_jpeg(self.image, box, lc.config.snapshot_quality, lc.config.snapshot_max_px)
+        self.out(live, EventPhase.START, snap)
+        lc.stats.started += 1
+
+    def finish(self, gone: set[int]) -> list[Event]:
+        """End the events whose hits stopped (or whose tracks are in ``gone``); every event of the
+        update, in order."""
+        self.lifecycle._end_stale(self, gone)
+        return self.events

@@ -103,10 +103,11 @@ class EventsNode(Processor):
             self.ignored += 1
             return
         try:
-            events = self.engine.update(msg, self._image(msg.stamp_ns) if self.config.images else None)
+            events = self.engine.update(msg, self._image(msg.stamp_ns) if self.config.images else None,
+                                        seq=self.seq)  # numbered by the engine: no replace()
         except EventsError as exc:
             self._bad(topic, exc)
             return
-        for ev in events:
-            self.context.publish(self.topic, ev.replace(seq=self.seq))
-            self.seq += 1
+        self.seq += len(events)
+        for ev in events:  # one after another: the socket's I/O thread wakes once for them
+            self.context.publish(self.topic, ev)

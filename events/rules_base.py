@@ -11,8 +11,9 @@ rows whose position is certain enough (``frame.certain``). Thresholds are in sce
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
+from itertools import repeat
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -83,10 +84,13 @@ class Hit(NamedTuple):
     key: tuple[int, ...] | None = None
 
 
+_new_tuple = tuple.__new__
+
+
 def elapsed(t: float, since: np.ndarray | float) -> np.ndarray:
     """Seconds from ``since`` to ``t``, rounded to the microsecond (so that 2.3 - 1.3 is 1.0 and a
     duration of exactly a threshold passes it)."""
-    return np.round(t - np.asarray(since, np.float64), 6)
+    return (t - np.asarray(since, np.float64)).round(6)  # np.round's own method, without its wrapper
 
 
 def held_for(since: np.ndarray, slots: np.ndarray, cond: np.ndarray, t: float) -> np.ndarray:
@@ -151,18 +155,43 @@ class Rule:
         return None
 
     def candidates(self, f: TrackFrame) -> np.ndarray:
-        """Indices of the eligible rows of the rule's classes (state updates happen on these)."""
-        return np.nonzero(f.eligible & f.of_class(self.classes))[0]
+        """Indices of the eligible rows of the rule's classes (state updates happen on these; shared
+        by the rules of the update: read-only)."""
+        return f.eligible_of(self.classes)
 
     def in_place(self, f: TrackFrame, rows: np.ndarray) -> np.ndarray:
         """(len(rows),) bool: certain and inside the zone (every certain row when there is none)."""
-        ok = f.certain[rows]
-        return ok & f.inside(self.zone)[rows] if self.zone is not None else ok
+        return f.placed(self.zone)[rows]
 
     def evaluate(self, f: TrackFrame) -> list[Hit]:
         """Hits whose condition holds at this update."""
         raise NotImplementedError
 
+    @classmethod
+    def evaluate_all(cls, rules: Sequence[Rule], f: TrackFrame) -> list[list[Hit]]:
+        """:meth:`evaluate` of each of ``rules`` (all of this class), in order; a rule type may
+        override it to share work between its rules (same hits, same state)."""
+        return [r.evaluate(f) for r in rules]
+
     def hit(self, f: TrackFrame, row: int, since_t: float, **evidence: int | float | str | bool) -> Hit:
         """A one-track hit of frame row ``row`` that began at history time ``since_t``."""
         return Hit((int(f.ids[row]),), self.place, onset_ns(f, since_t), evidence, row)
+
+    def hits(self, f: TrackFrame, rows: np.ndarray, held: np.ndarray, ok: np.ndarray,
+             **evidence: np.ndarray | int | float | str | bool) -> list[Hit]:
+        """One-track hits (as :meth:`hit`) of the frame ``rows`` where ``ok`` (len(rows),), each
+        begun ``held`` (len(rows),) seconds before now, in row order; an ``evidence`` value is a
+        (len(rows),) array (one value per row, as Python scalars) or one value for every hit."""
+        sel = np.nonzero(ok)[0]
+        if len(sel) == 0:
+            return []
+        keys = list(evidence)
+        values = [v[sel].tolist() if isinstance(v, np.ndarray) else [v] * len(sel) for v in evidence.values()]
+        t, stamp, place, chosen = f.t, f.stamp_ns, self.place, rows[sel]
+        ids, dt = f.ids[chosen].tolist(), held[sel].tolist()
+        per_hit = zip(*values, strict=False) if values else repeat(())
+        # Hit(...) without its Python-level __new__ (all six fields, in order); the start is
+        # onset_ns(f, t - d), inlined; every list has len(sel) items
+        return [_new_tuple(Hit, ((i,), place, stamp - round((t - (t - d)) * 1e9),
+                                 dict(zip(keys, vals, strict=False)), r, None))
+                for i, r, d, vals in zip(ids, chosen.tolist(), dt, per_hit, strict=False)]

@@ -53,8 +53,9 @@ class LineCrossing(Rule):
         # a side is kept while the track is on the line (|d| <= margin), lost when it leaves the segment
         self.state.side[slots] = np.where(within, np.where(new != 0, new, old), 0.0)
         out = []
-        for r, a, b in zip(rows.tolist(), old.tolist(), new.tolist(), strict=True):
-            if a != 0 and b != 0 and a != b and line.counts(int(a), int(b)):
+        flipped = np.nonzero((old != 0) & (new != 0) & (old != new))[0]
+        for r, a, b in zip(rows[flipped].tolist(), old[flipped].tolist(), new[flipped].tolist(), strict=True):
+            if line.counts(int(a), int(b)):
                 sides = {1: "left", -1: "right"}
                 out.append(self.hit(f, r, f.t, crossing=f"{sides[int(a)]}_to_{sides[int(b)]}"))
         return out
@@ -82,8 +83,7 @@ class _FasterThan(Rule):
         rows = self.candidates(f)
         cond = self.in_place(f, rows) & f.speed_ok[rows] & (f.speed[rows] > limit)
         held = held_for(self.state.since, f.slots[rows], cond, f.t)
-        return [self.hit(f, r, f.t - d, speed=float(f.speed[r]), limit=limit)
-                for r, d in zip(rows.tolist(), held.tolist(), strict=True) if d >= self.config.min_duration_s]
+        return self.hits(f, rows, held, held >= self.config.min_duration_s, speed=f.speed[rows], limit=limit)
 
 
 class Speed(_FasterThan):
@@ -220,7 +220,7 @@ class AbandonedObject(Rule):
         st.sync(f)
         rows = self.candidates(f)
         rows = rows[self.in_place(f, rows)]
-        people = np.nonzero(f.eligible & f.of_class(cfg.owner_classes))[0]
+        people = f.eligible_of(cfg.owner_classes)
         out = []
         for r in rows.tolist():
             s = int(f.slots[r])

@@ -6,6 +6,7 @@ Each watches one zone (``zone:`` is required) and only rows whose position is ce
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,8 +45,32 @@ class Intrusion(Rule):
         self.state.sync(f)
         rows = self.candidates(f)
         dwell = held_for(self.state.since, f.slots[rows], self.in_place(f, rows), f.t)
-        return [self.hit(f, r, f.t - d, dwell_s=float(d))
-                for r, d in zip(rows.tolist(), dwell.tolist(), strict=True) if d >= self.config.min_dwell_s]
+        return self.hits(f, rows, dwell, dwell >= self.config.min_dwell_s, dwell_s=dwell)
+
+    @classmethod
+    def evaluate_all(cls, rules: Sequence[Rule], f: TrackFrame) -> list[list[Hit]]:
+        """The :meth:`evaluate` of each rule, with the rules that watch the same classes done in one
+        pass over (rules, rows) arrays (a scene often has an intrusion rule per zone)."""
+        if cls.evaluate is not Intrusion.evaluate or len(rules) < 2:
+            return super().evaluate_all(rules, f)
+        out: dict[int, list[Hit]] = {}
+        groups: dict[tuple[str, ...], list[Intrusion]] = {}
+        for r in rules:
+            groups.setdefault(r.classes, []).append(r)  # type: ignore[arg-type]  # all of this class
+        for classes, group in groups.items():
+            for r in group:
+                r.state.sync(f)
+            rows = f.eligible_of(classes)
+            slots = f.slots[rows]
+            inside = np.stack([f.placed(r.zone) for r in group])[:, rows]
+            since = np.stack([r.state.since for r in group])[:, slots]
+            since = np.where(inside, np.where(np.isnan(since), f.t, since), np.nan)  # as held_for
+            dwell = elapsed(f.t, since)
+            ok = dwell >= np.array([[r.config.min_dwell_s] for r in group], np.float64)
+            for r, s, d, o in zip(group, since, dwell, ok, strict=True):
+                r.state.since[slots] = s
+                out[id(r)] = r.hits(f, rows, d, o, dwell_s=d)
+        return [out[id(r)] for r in rules]
 
 
 @dataclass(frozen=True)
@@ -72,8 +97,7 @@ class Loitering(Rule):
         st.ay[slots] = np.where(reset, xy[:, 1], np.where(cond, st.ay[slots], np.nan))
         st.since[slots] = np.where(reset, f.t, np.where(cond, st.since[slots], np.nan))
         dwell = elapsed(f.t, st.since[slots])
-        return [self.hit(f, r, f.t - d, dwell_s=float(d), radius=cfg.radius)
-                for r, d in zip(rows.tolist(), dwell.tolist(), strict=True) if d >= cfg.dwell_s]
+        return self.hits(f, rows, dwell, dwell >= cfg.dwell_s, dwell_s=dwell, radius=cfg.radius)
 
 
 @dataclass(frozen=True)
@@ -106,10 +130,8 @@ class WrongWay(Rule):
         cond = self.in_place(f, rows) & f.speed_ok[rows] & (f.speed[rows] >= cfg.min_speed) & (
             off >= cfg.min_angle_deg)
         held = held_for(self.state.since, f.slots[rows], cond, f.t)
-        return [self.hit(f, r, f.t - d, heading_deg=float(f.heading[r]), allowed_deg=allowed,
-                         off_deg=float(o), speed=float(f.speed[r]))
-                for r, d, o in zip(rows.tolist(), held.tolist(), off.tolist(), strict=True)
-                if d >= cfg.min_duration_s]
+        return self.hits(f, rows, held, held >= cfg.min_duration_s, heading_deg=f.heading[rows],
+                         allowed_deg=allowed, off_deg=off, speed=f.speed[rows])
 
 
 @dataclass(frozen=True)
@@ -131,8 +153,7 @@ class StoppedVehicle(Rule):
         rows = self.candidates(f)
         cond = self.in_place(f, rows) & f.speed_ok[rows] & (f.speed[rows] <= cfg.max_speed)
         held = held_for(self.state.since, f.slots[rows], cond, f.t)
-        return [self.hit(f, r, f.t - d, stopped_s=float(d), speed=float(f.speed[r]))
-                for r, d in zip(rows.tolist(), held.tolist(), strict=True) if d >= cfg.min_duration_s]
+        return self.hits(f, rows, held, held >= cfg.min_duration_s, stopped_s=held, speed=f.speed[rows])
 
 
 @dataclass(frozen=True)
@@ -170,6 +191,6 @@ class Crowding(Rule):
             self.since = f.t
         if elapsed(f.t, self.since) < self.config.min_duration_s:
             return []
-        ids = tuple(int(i) for i in f.ids[inside])
+        ids = tuple(f.ids[inside].tolist())
         return [Hit(ids, self.place, onset_ns(f, self.since),
                     {"count": len(inside), "max_count": self.max_count}, -1, key=())]

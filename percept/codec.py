@@ -237,17 +237,31 @@ def _decode_arrays(
 _BASE_SCALARS: Mapping[str, Scalar] = {"stamp_ns": Scalar.INT, "frame_id": Scalar.STR, "seq": Scalar.INT}
 
 
+#: exact Python types msgpack decodes a valid value of a kind to (anything else: the full check)
+_PLAIN_TYPES: Mapping[Scalar, tuple[type, ...]] = {
+    Scalar.INT: (int,), Scalar.FLOAT: (float, int), Scalar.STR: (str,), Scalar.BOOL: (bool,)}
+_EXPECTED: dict[type, dict[str, Scalar]] = {}  # per message class: its scalar fields and kinds
+
+
 def _check_scalars(cls: type[Message], scalars: dict[Any, Any], limits: CodecLimits) -> None:
     schema = cls.SCHEMA
-    expected = {**_BASE_SCALARS, **cls.SCALARS}
-    if set(scalars) != set(expected):
+    expected = _EXPECTED.get(cls)
+    if expected is None:
+        expected = _EXPECTED[cls] = {**_BASE_SCALARS, **cls.SCALARS}
+    if scalars.keys() != expected.keys():
         extra = sorted(map(str, set(scalars) - set(expected)))
         missing = sorted(set(expected) - set(scalars))
         raise DecodeError(f"{schema}: header fields: missing {missing}, unexpected {extra}")
     for name, kind in expected.items():
-        problem = _scalar_problem(kind, scalars[name], limits)
+        value = scalars[name]
+        if type(value) in _PLAIN_TYPES.get(kind, ()):
+            continue  # e.g. an int for an INT field (type(), not isinstance(): a bool is no int here)
+        problem = _scalar_problem(kind, value, limits)
         if problem:
             raise DecodeError(f"{schema}.{name}: {problem}")
+
+
+_FLAT_VALUES = (int, float, str, bool)
 
 
 def _is_int(v: Any) -> bool:
@@ -274,5 +288,5 @@ def _scalar_problem(kind: Scalar, v: Any, limits: CodecLimits) -> str | None:
     if kind is Scalar.COUNT_MAP:
         ok = all(isinstance(k, str) and _is_int(x) for k, x in v.items())
     else:
-        ok = all(isinstance(k, str) and isinstance(x, int | float | str | bool) for k, x in v.items())
+        ok = all(isinstance(k, str) and isinstance(x, _FLAT_VALUES) for k, x in v.items())
     return None if ok else "map has keys or values of the wrong type"

@@ -66,17 +66,23 @@ class ArraySpec:
     dtypes: tuple[str, ...]
     shapes: tuple[tuple[int | None, ...], ...]
     optional: bool = False
+    #: the numpy dtypes of ``dtypes`` (a dtype equal to one of them has its wire name)
+    _wire: frozenset[np.dtype] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_wire", frozenset(WIRE_DTYPES[d] for d in self.dtypes if d in WIRE_DTYPES))
 
     def check(self, owner: str, name: str, dtype: np.dtype, shape: tuple[int, ...]) -> None:
         """Raise :class:`MessageError` unless ``dtype`` and ``shape`` fit this spec."""
-        wire = dtype_wire_name(dtype)
-        if wire not in self.dtypes:
+        if dtype not in self._wire and dtype_wire_name(dtype) not in self.dtypes:
             raise MessageError(
                 f"{owner}.{name}: expected dtype in {list(self.dtypes)}, got {dtype.str}"
             )
-        if not any(_shape_matches(p, shape) for p in self.shapes):
-            want = " or ".join(_pattern_str(p) for p in self.shapes)
-            raise MessageError(f"{owner}.{name}: expected shape {want}, got {tuple(shape)}")
+        for p in self.shapes:
+            if _shape_matches(p, shape):
+                return
+        want = " or ".join(_pattern_str(p) for p in self.shapes)
+        raise MessageError(f"{owner}.{name}: expected shape {want}, got {tuple(shape)}")
 
 
 def _shape_matches(pattern: tuple[int | None, ...], shape: tuple[int, ...]) -> bool:
@@ -90,9 +96,12 @@ def _pattern_str(pattern: tuple[int | None, ...]) -> str:
     return f"({inner},)" if len(pattern) == 1 else f"({inner})"
 
 
+_INTS = (int, np.integer)
+
+
 def check_stamp(owner: str, name: str, value: object) -> int:
     """Validate a non-negative int64 such as ``stamp_ns`` or ``seq``; return it."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+    if isinstance(value, bool) or not isinstance(value, _INTS):
         raise MessageError(f"{owner}.{name}: expected int, got {type(value).__name__}")
     if not 0 <= int(value) <= INT64_MAX:
         raise MessageError(f"{owner}.{name}: expected 0 <= value <= 2**63-1, got {value}")

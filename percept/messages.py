@@ -43,9 +43,12 @@ def _require(cond: bool, owner: str, text: str) -> None:
 
 
 def _check_names(owner: str, name: str, names: tuple[str, ...], width: int) -> None:
-    _require(all(isinstance(n, str) and n for n in names), owner, f"{name}: names must be non-empty str")
-    _require(len(set(names)) == len(names), owner, f"{name}: duplicate names {list(names)}")
-    _require(len(names) == width, owner, f"{name}: expected {width} names (array columns), got {len(names)}")
+    if not all(isinstance(n, str) and n for n in names):
+        raise MessageError(f"{owner}: {name}: names must be non-empty str")
+    if len(set(names)) != len(names):
+        raise MessageError(f"{owner}: {name}: duplicate names {list(names)}")
+    if len(names) != width:
+        raise MessageError(f"{owner}: {name}: expected {width} names (array columns), got {len(names)}")
 
 
 def _check_rows(owner: str, n: int, **arrays: np.ndarray | None) -> None:
@@ -402,6 +405,9 @@ class TrackStatus(enum.IntEnum):
     REMOVED = 3
 
 
+_MAX_STATUS = int(max(TrackStatus))
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Tracks(Message):
     """Tracked objects at ``stamp_ns``, one row per track.
@@ -452,12 +458,11 @@ class Tracks(Message):
         n = len(self.track_id)
         _check_rows("Tracks", n, **{name: getattr(self, name) for name in self.ARRAYS})
         _check_names("Tracks", "state_fields", self.state_fields, self.state.shape[1])
-        cov = self.covariance
-        _require(cov is None or cov.shape[1:] == (self.state.shape[1],) * 2, "Tracks",
-                 f"covariance: expected (N, {self.state.shape[1]}, {self.state.shape[1]}), "
-                 f"got {None if cov is None else cov.shape}")
-        _require(bool(np.all(self.status <= max(TrackStatus))), "Tracks",
-                 f"status: values must be TrackStatus (0..{int(max(TrackStatus))})")
+        cov, d = self.covariance, self.state.shape[1]
+        if cov is not None and cov.shape[1:] != (d, d):
+            raise MessageError(f"Tracks: covariance: expected (N, {d}, {d}), got {cov.shape}")
+        if len(self.status) and int(self.status.max()) > _MAX_STATUS:
+            raise MessageError(f"Tracks: status: values must be TrackStatus (0..{_MAX_STATUS})")
         _require(len(self.sensor_names) <= 32, "Tracks", "at most 32 sensor_names (uint32 mask)")
 
     def __len__(self) -> int:
@@ -478,6 +483,12 @@ class EventPhase(enum.StrEnum):
     START = "start"
     UPDATE = "update"
     END = "end"
+
+
+#: str value -> value of the string enums of Event (a member is equal to, and hashes as, its value)
+_ENUM_VALUES: dict[type[enum.StrEnum], dict[str, str]] = {
+    cls: {m.value: m.value for m in cls} for cls in (Severity, EventPhase)}
+_EVIDENCE_VALUES = (int, float, str, bool)
 
 
 def _no_snapshot() -> np.ndarray:
@@ -540,18 +551,21 @@ class Event(Message):
         _require(isinstance(self.event_type, str) and bool(self.event_type), "Event",
                  "event_type must be a non-empty str")
         for name, enum_cls in (("severity", Severity), ("phase", EventPhase)):
-            try:
-                object.__setattr__(self, name, enum_cls(getattr(self, name)).value)
+            value = getattr(self, name)
+            known = _ENUM_VALUES[enum_cls].get(value) if isinstance(value, str) else None
+            try:  # a plain value (or member) of the enum; the enum's own lookup for anything else
+                object.__setattr__(self, name, known if known is not None else enum_cls(value).value)
             except ValueError:
                 raise MessageError(f"Event.{name}: expected one of {[s.value for s in enum_cls]}, "
                                    f"got {getattr(self, name)!r}") from None
         for name in ("zone", "text", "event_id", "camera"):
-            _require(isinstance(getattr(self, name), str), "Event", f"{name} must be a str")
+            if not isinstance(getattr(self, name), str):
+                raise MessageError(f"Event: {name} must be a str")
         object.__setattr__(self, "track_ids", tuple(int(t) for t in self.track_ids))
-        _require(all(isinstance(k, str) and isinstance(v, int | float | str | bool)
-                     for k, v in dict(self.evidence).items()), "Event",
-                 "evidence must map str to int, float, str or bool")
-        object.__setattr__(self, "evidence", dict(self.evidence))
+        evidence = dict(self.evidence)
+        _require(all(isinstance(k, str) and isinstance(v, _EVIDENCE_VALUES) for k, v in evidence.items()),
+                 "Event", "evidence must map str to int, float, str or bool")
+        object.__setattr__(self, "evidence", evidence)
 
     def wire_scalars(self) -> dict[str, Any]:
         return {**super().wire_scalars(), "evidence": dict(self.evidence)}
