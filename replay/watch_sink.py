@@ -132,6 +132,8 @@ class WatchSink(Processor):
         self.track_ids: set[int] = set()
         self.images = self.tracked = self.untracked = 0
         self.live_tracks = 0
+        self._last_image_ns = -1
+        self._early: dict[int, Tracks] = {}  # tracks that arrived before their image, by stamp
         self._done = False
         self._recent: deque[int] = deque(maxlen=64)  # arrival times of recent images
         if cfg.status_period_s > 0:
@@ -148,14 +150,22 @@ class WatchSink(Processor):
             self.images += 1
             self._recent.append(now)
             self.frame_of[msg.stamp_ns] = msg.seq + 1
-            self.frames[msg.stamp_ns] = {"capture": msg.stamp_ns, "image": now}
+            # the detections (from the camera's small analytics copy) may arrive before the image
+            self.frames.setdefault(msg.stamp_ns, {"capture": msg.stamp_ns})["image"] = now
             self.pending.append(msg)
+            self._last_image_ns = msg.stamp_ns
+            early = self._early.pop(msg.stamp_ns, None)
+            if early is not None:  # its tracks came first
+                self._on_tracks(early)
         elif isinstance(msg, Detections2D) and topic == cfg.detections:
             times = self.frames.setdefault(msg.stamp_ns, {"capture": msg.stamp_ns})
             times.update(detections=now, inference_ns=msg.latency_ns)
         elif isinstance(msg, Tracks) and topic == cfg.tracks:
             self.frames.setdefault(msg.stamp_ns, {"capture": msg.stamp_ns})["tracks"] = now
-            self._on_tracks(msg)
+            if msg.stamp_ns in self.frame_of or msg.stamp_ns <= self._last_image_ns:
+                self._on_tracks(msg)
+            else:  # the full image is still on its way (the detector saw the small analytics copy)
+                self._early[msg.stamp_ns] = msg
         elif isinstance(msg, Event) and topic.startswith(cfg.events):
             self.event_times.append((msg.stamp_ns, now))
             self._on_event(msg)
@@ -238,6 +248,8 @@ class WatchSink(Processor):
         if self._done:
             return
         self._done = True
+        for stamp in sorted(self._early):  # tracks whose image never came
+            self._on_tracks(self._early.pop(stamp))
         while self.pending:  # images whose tracks never came
             self.untracked += 1
             self._draw(self.pending.popleft(), None)

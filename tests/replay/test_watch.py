@@ -222,3 +222,30 @@ def test_watch_raises_the_rule_events_percept_anomaly_raises(shared_data, shared
     logged = msgs["events/ucsd-ped2"]
     assert len(live) == len(logged)
     assert _rule_events(logged, first, 10.0) == expected
+
+
+def test_sink_keeps_tracks_that_arrive_before_their_image(tmp_path: Path) -> None:
+    """With the analytics stream the detections and tracks can beat the 6 MB full image to the
+    sink: the frame's stage times, its tracks.txt rows and its video frame must all survive."""
+    from percept.detections import Detections
+    from percept.messages import Detections2D, TrackStatus
+    from replay.watch_sink import WatchSink, WatchSinkConfig
+
+    sink = WatchSink(WatchSinkConfig(out_dir=str(tmp_path), video=False, record=False, status_period_s=0))
+    runner = LocalRunner(sink)
+    stamp = 1_000_000
+    dets = Detections2D(stamp_ns=stamp, frame_id="cam", detections=Detections([[1, 2, 11, 22]], [0.9], [0]),
+                        latency_ns=5)
+    tracks = Tracks(stamp_ns=stamp, frame_id="cam", track_id=np.array([7]), class_id=np.array([0], np.int32),
+                    confidence=np.array([0.9], np.float32), state=np.array([[1, 2, 11, 22]], np.float32),
+                    age=np.array([3], np.int32), status=np.array([TrackStatus.CONFIRMED], np.uint8),
+                    sensors=np.ones(1, np.uint32), state_fields=("x1", "y1", "x2", "y2"))
+    image = Image.from_bgr(np.zeros((32, 32, 3), np.uint8), stamp_ns=stamp, frame_id="cam", seq=4)
+    for topic, msg in (("camera/watch/detections", dets), ("camera/watch/tracks", tracks),
+                       ("camera/watch/image", image)):
+        runner.feed(topic, msg)
+    sink.stop()
+    report = json.loads((tmp_path / "watch.json").read_text())
+    assert (report["tracked"], report["untracked"]) == (1, 0)
+    assert set(report["stages"][0]) == {"capture", "image", "detections", "inference_ns", "tracks"}
+    assert (tmp_path / "tracks.txt").read_text().startswith("5,7,1.00,2.00,10.00,20.00,")
