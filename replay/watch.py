@@ -43,9 +43,9 @@ from percept.data import DataNotFound, models_dir
 from percept.errors import ConfigError
 from percept.graph import GraphConfig, NodeConfig, RestartConfig, validate
 from percept.launcher import Launcher
+from perception.backends import model_info_for
 from perception.config import DetectorConfig
 from perception.errors import DetectorError
-from perception.onnx_io import read_onnx
 from replay.pipeline import load_anomaly_scene, resolve_model
 from replay.watch_sink import FILES
 from sensors.camera_sources import source_kind
@@ -128,13 +128,13 @@ def analytics_width(cfg: DetectorConfig) -> int:
         return 0
     if cfg.input_size is not None:
         return 2 * int(cfg.input_size[1])
-    if Path(cfg.model).suffix != ".onnx":
-        return 0
+    if Path(cfg.model).suffix.lower() != ".onnx":
+        return 0  # other model files are read by their runtime, which the detector node loads
     try:
-        width = read_onnx(cfg.model).input_shape[-1]
+        info = model_info_for(cfg)
     except DetectorError:
         return 0
-    return 2 * width if isinstance(width, int) and width > 0 else 0
+    return 2 * int(info.input_size[1]) if info is not None else 0
 
 
 def _check_source(opts: WatchOptions) -> None:

@@ -152,6 +152,8 @@ class WatchSink(Processor):
             self.frame_of[msg.stamp_ns] = msg.seq + 1
             # the detections (from the camera's small analytics copy) may arrive before the image
             self.frames.setdefault(msg.stamp_ns, {"capture": msg.stamp_ns})["image"] = now
+            for stamp in sorted(t for t in self._early if t < msg.stamp_ns):  # images come in order:
+                self._on_tracks(self._early.pop(stamp))  # these tracks' image will not come
             self.pending.append(msg)
             self._last_image_ns = msg.stamp_ns
             early = self._early.pop(msg.stamp_ns, None)

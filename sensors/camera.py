@@ -343,14 +343,13 @@ class CameraSource(Processor):
         cfg: CameraConfig = self.config
         raw, small = frame
         stamp = self._last_stamp = self._stamp(raw, arrival_ns)
-        if small is not None:
-            h, w = raw.bgr.shape[:2]
-            full = (w, h) if small is not raw.bgr else (0, 0)
-            self.context.publish(cfg.analytics_topic, Image.from_bgr(
-                small, stamp_ns=stamp, frame_id=cfg.frame_id, seq=self._seq, jpeg_quality=cfg.jpeg_quality,
-                full_size=full))
         msg = Image.from_bgr(raw.bgr, stamp_ns=stamp, frame_id=cfg.frame_id, seq=self._seq,
                              jpeg_quality=cfg.jpeg_quality)
+        if small is not None:  # a frame no wider than the analytics stream goes there as it is
+            h, w = raw.bgr.shape[:2]
+            self.context.publish(cfg.analytics_topic, msg if small is raw.bgr else Image.from_bgr(
+                small, stamp_ns=stamp, frame_id=cfg.frame_id, seq=self._seq, jpeg_quality=cfg.jpeg_quality,
+                full_size=(w, h)))
         self._seq += 1
         self._status.frames += 1
         self.context.publish(cfg.topic, msg)

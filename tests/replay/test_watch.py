@@ -249,3 +249,25 @@ def test_sink_keeps_tracks_that_arrive_before_their_image(tmp_path: Path) -> Non
     assert (report["tracked"], report["untracked"]) == (1, 0)
     assert set(report["stages"][0]) == {"capture", "image", "detections", "inference_ns", "tracks"}
     assert (tmp_path / "tracks.txt").read_text().startswith("5,7,1.00,2.00,10.00,20.00,")
+
+
+def test_sink_flushes_early_tracks_whose_image_never_comes(tmp_path: Path) -> None:
+    from percept.messages import TrackStatus
+    from replay.watch_sink import WatchSink, WatchSinkConfig
+
+    sink = WatchSink(WatchSinkConfig(out_dir=str(tmp_path), video=False, record=False, status_period_s=0))
+    runner = LocalRunner(sink)
+
+    def tracks(stamp: int) -> Tracks:
+        return Tracks(stamp_ns=stamp, frame_id="cam", track_id=np.array([7]),
+                      class_id=np.array([0], np.int32), confidence=np.array([0.9], np.float32),
+                      state=np.array([[1, 2, 11, 22]], np.float32),
+                      age=np.array([3], np.int32), status=np.array([TrackStatus.CONFIRMED], np.uint8),
+                      sensors=np.ones(1, np.uint32), state_fields=("x1", "y1", "x2", "y2"))
+
+    runner.feed("camera/watch/tracks", tracks(100))  # its image is lost on the way
+    assert sink.tracked == 0
+    runner.feed("camera/watch/image", Image.from_bgr(np.zeros((8, 8, 3), np.uint8), stamp_ns=200,
+                                                     frame_id="cam", seq=1))
+    assert sink.tracked == 1 and not sink._early and len(sink.pending) == 1  # in order, at once
+    sink.stop()
